@@ -1,0 +1,365 @@
+"""The actor runtime: Actor base, references, mailboxes, activation, passivation and supervision.
+
+Owns the lifecycle of live actors. An actor is addressed by (kind, id); the first message activates
+it (its state is loaded from storage by ``on_start``), each live actor has one bounded mailbox and one
+task, and a turn (one message) runs to completion before the next starts, so a handler may await and
+still read-modify-write its state freely. Writes of a turn are committed before the turn's answer is
+released. Idle actors are passivated; a failing handler fails only its message; a crash of the loop
+itself restarts the actor from storage.
+
+This package knows nothing of books, HTTP or the application (``bookstrack`` builds on it, never the
+reverse).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+import trio
+
+from actors.alarms import Alarm, AlarmSchedule
+from actors.clock import Clock
+from actors.storage import ActorStorage, StorageBackend
+
+__all__ = ["Actor", "ActorSystem", "Ref", "handler", "UnknownMessageError", "ActorSystemClosedError"]
+
+log = logging.getLogger("actors")
+
+A = TypeVar("A", bound="Actor")
+M = TypeVar("M")
+R = TypeVar("R")
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+class UnknownMessageError(TypeError):
+    """An actor received a message type it has no handler for."""
+
+
+class ActorSystemClosedError(RuntimeError):
+    """A message was sent to a system that is not running."""
+
+
+def handler(fn: Callable[[A, M], Awaitable[R]]) -> Callable[[A, M], Awaitable[R]]:
+    """Mark an ``async def on_x(self, msg: SomeStruct)`` method as the handler of ``SomeStruct``."""
+    fn._actor_handler = True  # type: ignore[attr-defined]
+    return fn
+
+
+class Actor:
+    """Base class of every actor kind.
+
+    Subclasses set ``kind`` (defaults to the class name), write handlers with ``@handler``, load their
+    state in ``on_start`` and may override ``on_alarm`` and ``idle_timeout``. ``self.storage`` is the
+    actor's transactional storage, ``self.clock`` the system's clock.
+    """
+
+    kind: ClassVar[str] = ""
+    mailbox_size: ClassVar[int] = 64
+    _handlers: ClassVar[dict[type, Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("kind"):
+            cls.kind = cls.__name__
+        handlers: dict[type, Handler] = {}
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                if getattr(fn, "_actor_handler", False):
+                    hints = typing.get_type_hints(fn)
+                    params = [p for p in fn.__code__.co_varnames[1 : fn.__code__.co_argcount]]
+                    if len(params) != 1 or params[0] not in hints:
+                        raise TypeError(f"{cls.__name__}.{name} must take exactly one annotated message")
+                    handlers[hints[params[0]]] = fn
+        cls._handlers = handlers
+
+    def __init__(self, id: str, storage: ActorStorage, system: ActorSystem) -> None:
+        self.id = id
+        self.storage = storage
+        self.system = system
+        self.clock = system.clock
+
+    async def on_start(self) -> None:
+        """Load persisted state. Runs at activation and again after a crash of the loop."""
+
+    async def on_alarm(self, alarm: Alarm) -> None:
+        """Handle this actor's alarm. The alarm is cleared when this turn commits unless it set a new one."""
+
+    def idle_timeout(self) -> float:
+        """Seconds without messages after which this actor is passivated."""
+        return self.system.idle_timeout
+
+    def set_alarm(self, at: float | None) -> None:
+        """Set this actor's one alarm to epoch second ``at`` (None deletes it); durable with the turn."""
+        self.storage.set_alarm(at)
+
+    def ref(self) -> Ref[Any]:
+        return self.system.ref(type(self), self.id)
+
+
+class Ref(Generic[A]):
+    """An address: (actor class, id) in one system. Cheap to create; holds no actor."""
+
+    __slots__ = ("system", "cls", "id")
+
+    def __init__(self, system: ActorSystem, cls: type[A], id: str) -> None:
+        self.system = system
+        self.cls = cls
+        self.id = id
+
+    async def tell(self, msg: Any) -> None:
+        """Enqueue ``msg`` (waits while the mailbox is full); does not wait for it to be handled."""
+        await self.system._send(self.cls, self.id, msg, None)
+
+    async def ask(self, msg: Any) -> Any:
+        """Send ``msg`` and return the handler's result (after the turn's writes are committed), or raise
+        the handler's exception."""
+        reply = _Reply()
+        await self.system._send(self.cls, self.id, msg, reply)
+        return await reply.wait()
+
+    def __repr__(self) -> str:
+        return f"Ref({self.cls.kind}:{self.id})"
+
+
+class _Reply:
+    __slots__ = ("_event", "_value", "_error")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def ok(self, value: Any) -> None:
+        self._value = value
+        self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Activation:
+    __slots__ = ("cls", "id", "send", "receive")
+
+    def __init__(self, cls: type[Actor], id: str) -> None:
+        self.cls = cls
+        self.id = id
+        self.send, self.receive = trio.open_memory_channel[tuple[Any, _Reply | None]](cls.mailbox_size)
+
+
+class ActorSystem:
+    """Live actors of every registered kind, on one storage backend and one clock.
+
+    Use as ``async with ActorSystem(storage=..., clock=...) as system:``; leaving the block stops every
+    actor (committed state stays in storage).
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: StorageBackend,
+        clock: Clock | None = None,
+        idle_timeout: float = 60.0,
+        restart_backoff: float = 0.5,
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be > 0")
+        self.storage = storage
+        self.clock = clock or Clock()
+        self.idle_timeout = idle_timeout
+        self.restart_backoff = restart_backoff
+        self._kinds: dict[str, type[Actor]] = {}
+        self._live: dict[tuple[str, str], _Activation] = {}
+        self._nursery: trio.Nursery | None = None
+        self._alarms = AlarmSchedule(self.clock, self._deliver_alarm)
+        self._alarm_attempts: dict[tuple[str, str], int] = {}
+        self.activations = 0
+        self.restarts = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def register(self, *classes: type[Actor]) -> None:
+        """Make kinds known so that their stored alarms can activate them after a restart."""
+        for cls in classes:
+            existing = self._kinds.get(cls.kind)
+            if existing is not None and existing is not cls:
+                raise ValueError(f"actor kind {cls.kind!r} is registered twice")
+            self._kinds[cls.kind] = cls
+
+    async def __aenter__(self) -> ActorSystem:
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        for kind, id, at in await self.storage.alarms():
+            self._alarms.schedule(kind, id, at)
+        self._nursery.start_soon(self._alarms.run)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        nursery, self._nursery = self._nursery, None
+        try:
+            return await self._nursery_manager.__aexit__(*exc)
+        finally:
+            del nursery
+            self._live.clear()
+
+    @property
+    def live(self) -> int:
+        """How many actors are active right now."""
+        return len(self._live)
+
+    def is_live(self, cls: type[Actor], id: str) -> bool:
+        return (cls.kind, id) in self._live
+
+    def alarm_at(self, cls: type[Actor], id: str) -> float | None:
+        """The actor's pending alarm (epoch seconds), as the schedule knows it."""
+        return self._alarms.at(cls.kind, id)
+
+    # -- addressing ------------------------------------------------------------------------------
+
+    def ref(self, cls: type[A], id: str) -> Ref[A]:
+        if cls.kind not in self._kinds:
+            self.register(cls)
+        return Ref(self, cls, id)
+
+    async def _send(self, cls: type[Actor], id: str, msg: Any, reply: _Reply | None) -> None:
+        key = (cls.kind, id)
+        while True:
+            act = self._live.get(key)
+            if act is None:
+                act = self._activate(cls, id)
+            try:
+                act.send.send_nowait((msg, reply))
+                return
+            except trio.WouldBlock:
+                try:
+                    await act.send.send((msg, reply))
+                    return
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    continue  # passivated while we waited: a new activation takes it
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                continue
+
+    def _activate(self, cls: type[Actor], id: str) -> _Activation:
+        if self._nursery is None:
+            raise ActorSystemClosedError("the actor system is not running (use 'async with ActorSystem(...)')")
+        act = _Activation(cls, id)
+        self._live[(cls.kind, id)] = act
+        self.activations += 1
+        self._nursery.start_soon(self._run, act, name=f"actor {cls.kind}:{id}")
+        return act
+
+    async def _deliver_alarm(self, kind: str, id: str, alarm: Alarm) -> None:
+        cls = self._kinds.get(kind)
+        if cls is None:
+            log.error("alarm for unregistered actor kind %r (id %r) dropped until it is registered", kind, id)
+            return
+        await self._send(cls, id, alarm, None)
+
+    # -- the actor's task --------------------------------------------------------------------------
+
+    async def _run(self, act: _Activation) -> None:
+        key = (act.cls.kind, act.id)
+        try:
+            while True:
+                try:
+                    await self._serve(act)
+                    return
+                except Exception:
+                    self.restarts += 1
+                    log.exception("actor %s:%s crashed; restarting from storage", *key)
+                    await trio.sleep(self.restart_backoff)
+        finally:
+            if self._live.get(key) is act:
+                del self._live[key]
+            act.receive.close()
+            # Anyone still waiting on an answer from this activation gets an error, not a hang.
+            while True:
+                try:
+                    _, reply = act.receive.receive_nowait()
+                except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
+                    break
+                if reply is not None:
+                    reply.fail(ActorSystemClosedError(f"actor {key[0]}:{key[1]} stopped"))
+
+    async def _serve(self, act: _Activation) -> None:
+        storage = ActorStorage(self.storage, act.cls.kind, act.id)
+        actor = act.cls(act.id, storage, self)
+        await actor.on_start()
+        receive = act.receive
+        while True:
+            try:
+                item = receive.receive_nowait()
+            except trio.WouldBlock:
+                item = None
+                with trio.move_on_after(actor.idle_timeout()):
+                    item = await receive.receive()
+                if item is None:
+                    if receive.statistics().current_buffer_used:
+                        continue
+                    # Passivate: leave the registry before any checkpoint, so the next sender activates
+                    # a fresh actor instead of queueing into this closing mailbox.
+                    del self._live[(act.cls.kind, act.id)]
+                    receive.close()
+                    return
+            msg, reply = item
+            await self._turn(actor, storage, msg, reply)
+
+    async def _turn(self, actor: Actor, storage: ActorStorage, msg: Any, reply: _Reply | None) -> None:
+        is_alarm = type(msg) is Alarm
+        fn = actor._handlers.get(type(msg))
+        try:
+            if is_alarm:
+                result = await self._handle_alarm(actor, storage, msg)
+            elif fn is None:
+                raise UnknownMessageError(f"{actor.kind} has no handler for {type(msg).__name__}")
+            else:
+                result = await fn(actor, msg)
+        except Exception as exc:
+            storage._discard()
+            if is_alarm:
+                self._retry_alarm(actor, msg)
+            if reply is not None:
+                reply.fail(exc)
+            else:
+                log.warning("actor %s:%s failed on %s: %r", actor.kind, actor.id, type(msg).__name__, exc)
+            return
+        commit = storage._take()
+        if commit is not None:
+            try:
+                await self.storage.commit(commit)
+            except Exception as exc:
+                # Memory is now ahead of disk: answer the error and restart from storage.
+                if reply is not None:
+                    reply.fail(exc)
+                raise
+            if commit.alarm_set:
+                self._alarms.schedule(actor.kind, actor.id, commit.alarm)
+        if reply is not None:
+            reply.ok(result)
+
+    async def _handle_alarm(self, actor: Actor, storage: ActorStorage, alarm: Alarm) -> None:
+        if self._alarms.at(actor.kind, actor.id) != alarm.at:
+            return  # superseded before delivery
+        storage.set_alarm(None)  # cleared with this turn, unless the handler sets a new one
+        await actor.on_alarm(alarm)
+        self._alarm_attempts.pop((actor.kind, actor.id), None)
+
+    def _retry_alarm(self, actor: Actor, alarm: Alarm) -> None:
+        key = (actor.kind, actor.id)
+        attempt = self._alarm_attempts.get(key, 0) + 1
+        self._alarm_attempts[key] = attempt
+        delay = min(2.0**attempt, 300.0)
+        log.warning("alarm of %s:%s failed (attempt %d); retrying in %ss", *key, attempt, delay)
+        self._alarms.schedule(actor.kind, actor.id, self.clock.wall() + delay)
