@@ -58,5 +58,5 @@ class Clock:
 
 def iso_utc(epoch: float) -> str:
     """Format epoch seconds as ``2025-11-15T20:00:00.000Z``."""
-    moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
+    moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

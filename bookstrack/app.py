@@ -1,0 +1,169 @@
+"""The app factory: builds the services from a ``Config``, registers the routes, owns the lifespan.
+
+``create_app`` wires everything that is injected (clock, storage path, route tables) and returns a
+Quart-trio app wrapped in the front-door middleware. Nothing is started here: the lifespan
+(``Services.run``, started by Quart-trio's ``before_serving``) opens the database, runs migrations,
+starts the actor system and the health refresher, and on shutdown stops them and closes the database
+after the last commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import quart
+import trio
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from actors import ActorSystem, Clock, SqliteExecutor, SqliteStorage
+from bookstrack.config import Config
+from bookstrack.errors import BookstrackError, InternalError, PayloadTooLarge
+from bookstrack.errors import NotFound as NotFoundError
+from bookstrack.health import HealthMonitor
+from bookstrack.metrics import Metrics
+from bookstrack.offload import CpuOffload
+from bookstrack.store.blobs import FilesystemBlobStore
+from bookstrack.store.database import open_database
+from bookstrack.web import health
+from bookstrack.web.client_ip import ClientIpResolver
+from bookstrack.web.cors import CorsPolicy
+from bookstrack.web.envelope import Family, error_response
+from bookstrack.web.middleware import FrontDoor
+from bookstrack.web.rate_limits import RateLimitGuard
+from bookstrack.web.routing import RouteSpec, RouteTable, install
+
+__all__ = ["BooksTrackApp", "Services", "create_app", "ROUTE_TABLES"]
+
+log = logging.getLogger("bookstrack")
+
+# Every area's route table; each later area adds its own here.
+ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes,)
+
+NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
+
+
+@dataclass(eq=False)
+class Services:
+    """Everything a route may call, built once per app."""
+
+    config: Config
+    clock: Clock
+    metrics: Metrics
+    offload: CpuOffload
+    database: SqliteExecutor
+    system: ActorSystem
+    blobs: FilesystemBlobStore
+    rate_limits: RateLimitGuard
+    health: HealthMonitor
+    _stop: trio.Event = field(default_factory=trio.Event)
+    _stopped: trio.Event = field(default_factory=trio.Event)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start everything, report started, run until ``stop()``; always closes the database."""
+        try:
+            applied = await open_database(self.database, now=self.clock.wall())
+            if applied:
+                log.info("database %s migrated to schema version %d", self.database.path, applied[-1])
+            async with self.system, trio.open_nursery() as nursery:
+                await nursery.start(self.health.run)
+                task_status.started()
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.database.close()
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._stopped.wait()
+
+
+class BooksTrackApp(QuartTrio):
+    services: Services
+    route_specs: list[RouteSpec]
+
+
+def create_app(
+    config: Config, *, clock: Clock | None = None, extra_routes: Iterable[RouteTable] = ()
+) -> BooksTrackApp:
+    """Build the app. ``extra_routes`` lets tests mount routes the shipped app does not serve."""
+    clock = clock or Clock()
+    app = BooksTrackApp(__name__)
+    app.route_specs = []
+    metrics = Metrics()
+    database = SqliteExecutor(config.storage.path, synchronous=config.storage.synchronous)
+    system = ActorSystem(storage=SqliteStorage(database), clock=clock, idle_timeout=config.actors.idle_timeout)
+    offload = CpuOffload(config.offload.threads)
+    app.services = Services(
+        config=config,
+        clock=clock,
+        metrics=metrics,
+        offload=offload,
+        database=database,
+        system=system,
+        blobs=FilesystemBlobStore(config.storage.blobs, limiter=offload.limiter),
+        rate_limits=RateLimitGuard(
+            config.rate_limit, ClientIpResolver(config.server.trusted_proxies), system, metrics
+        ),
+        health=HealthMonitor(config, database),
+    )
+    specs = install(app, (*ROUTE_TABLES, *extra_routes))
+    for spec in specs:
+        if spec.rate_limit is not None:
+            app.services.rate_limits.ensure_class(spec.rate_limit)
+    # Quart's own ceiling: the largest route limit (each route enforces its own, smaller one).
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        [config.server.max_body_bytes, *(s.body_limit or 0 for s in specs)]
+    )
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # the front door answers every OPTIONS
+    _install_error_handlers(app)
+
+    @app.before_serving
+    async def start_services() -> None:
+        await app.nursery.start(app.services.run)
+
+    @app.after_serving
+    async def stop_services() -> None:
+        await app.services.stop()
+
+    app.asgi_app = FrontDoor(  # type: ignore[method-assign]
+        app.asgi_app, cors=CorsPolicy(config.server.cors_allowed_origins), metrics=metrics,
+        access_log_enabled=config.log.access_log,
+    )
+    return app
+
+
+def _install_error_handlers(app: BooksTrackApp) -> None:
+    """Errors the framework would answer by itself (no route matched), in our families."""
+    clock = app.services.clock
+
+    def legacy(error: BookstrackError) -> quart.Response:
+        response = error_response(error, Family.LEGACY, clock)
+        response.headers["X-Error-Code"] = error.code
+        response.headers["X-Cache-Status"] = "MISS"
+        return response
+
+    @app.errorhandler(NotFound)
+    @app.errorhandler(MethodNotAllowed)  # API.md §8: a method mismatch is the same 404
+    async def not_found(_: HTTPException) -> quart.Response:
+        return legacy(NotFoundError(NOT_FOUND_MESSAGE))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(_: HTTPException) -> quart.Response:
+        return error_response(PayloadTooLarge.for_limit(app.config["MAX_CONTENT_LENGTH"]), Family.LEGACY, clock)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> quart.Response:
+        error = BookstrackError(exc.description or exc.name)
+        error.code = (exc.name or "ERROR").upper().replace(" ", "_")  # type: ignore[misc]
+        error.status = exc.code or 500  # type: ignore[misc]
+        return legacy(error)
+
+    @app.errorhandler(Exception)
+    async def internal(exc: Exception) -> quart.Response:
+        log.error("unhandled error outside any route", exc_info=exc)
+        return legacy(InternalError("Internal server error"))

@@ -1,0 +1,225 @@
+"""Typed configuration: ``config.toml`` plus ``BOOKSTRACK_<SECTION>__<KEY>`` environment overrides.
+
+Owns the shape of every tunable (msgspec Structs, unknown keys rejected so a typo fails loudly) and the
+rule that secrets (provider keys, the admin token) come only from the environment. Loading is pure: it
+reads a file and a mapping and returns a ``Config``; nothing here opens sockets or databases.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from bookstrack.errors import ConfigError
+
+__all__ = ["Config", "Secrets", "load_config", "ENV_PREFIX"]
+
+ENV_PREFIX = "BOOKSTRACK_"
+
+DEFAULT_CORS_ORIGINS = [
+    "https://bookstrack.app",
+    "https://www.bookstrack.app",
+    "http://localhost:3000",
+    "http://localhost:8080",
+    "capacitor://localhost",
+    "ionic://localhost",
+    "https://books.oooefam.net",
+]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8787
+    graceful_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    max_body_bytes: int = 1024 * 1024
+    trusted_proxies: list[str] = []
+    cors_allowed_origins: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+
+
+class StorageConfig(_Section):
+    path: str = "data/bookstrack.sqlite3"
+    blobs: str = "data/blobs"
+    synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+
+
+class ActorsConfig(_Section):
+    idle_timeout: float = 60.0
+
+
+class RateLimitClass(_Section):
+    limit: int = 10
+    window: float = 60.0
+
+
+class RateLimitConfig(_Section):
+    enabled: bool = True
+    classes: dict[str, RateLimitClass] = msgspec.field(default_factory=lambda: {"default": RateLimitClass()})
+
+
+class LogConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+    access_log: bool = True
+
+
+class HealthConfig(_Section):
+    refresh_interval: float = 10.0
+
+
+class OffloadConfig(_Section):
+    threads: int = 2
+
+
+class ProviderConfig(_Section):
+    base_url: str
+    timeout: float = 10.0
+
+
+class ProvidersConfig(_Section):
+    user_agent: str = "BooksTrack/0.1 (self-hosted; https://github.com/bookstrack)"
+    google_books: ProviderConfig = msgspec.field(
+        default_factory=lambda: ProviderConfig(base_url="https://www.googleapis.com")
+    )
+    openlibrary: ProviderConfig = msgspec.field(
+        default_factory=lambda: ProviderConfig(base_url="https://openlibrary.org")
+    )
+    isbndb: ProviderConfig = msgspec.field(default_factory=lambda: ProviderConfig(base_url="https://api2.isbndb.com"))
+    wikidata: ProviderConfig = msgspec.field(
+        default_factory=lambda: ProviderConfig(base_url="https://www.wikidata.org")
+    )
+    gemini: ProviderConfig = msgspec.field(
+        default_factory=lambda: ProviderConfig(base_url="https://generativelanguage.googleapis.com", timeout=60.0)
+    )
+
+
+class Secrets(msgspec.Struct, kw_only=True):
+    """Secrets, read only from the environment. Repr hides values so they never reach a log."""
+
+    google_books_api_key: str | None = None
+    isbndb_api_key: str | None = None
+    gemini_api_key: str | None = None
+    admin_token: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={'set' if getattr(self, f) else 'unset'}" for f in self.__struct_fields__)
+        return f"Secrets({shown})"
+
+
+# Environment variable names per secret: ours first, then the original service's.
+SECRET_ENV: dict[str, tuple[str, ...]] = {
+    "google_books_api_key": ("BOOKSTRACK_GOOGLE_BOOKS_API_KEY", "GOOGLE_BOOKS_API_KEY"),
+    "isbndb_api_key": ("BOOKSTRACK_ISBNDB_API_KEY", "ISBNDB_API_KEY"),
+    "gemini_api_key": ("BOOKSTRACK_GEMINI_API_KEY", "GEMINI_API_KEY"),
+    "admin_token": ("BOOKSTRACK_ADMIN_TOKEN",),
+}
+
+_SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password")
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    actors: ActorsConfig = msgspec.field(default_factory=ActorsConfig)
+    rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    offload: OffloadConfig = msgspec.field(default_factory=OffloadConfig)
+    providers: ProvidersConfig = msgspec.field(default_factory=ProvidersConfig)
+    secrets: Secrets = msgspec.field(default_factory=Secrets)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read ``path`` (if given), apply environment overrides, then ``overrides`` (a nested dict, for
+    tests and the CLI's flags), and validate. Raises ``ConfigError`` naming the offending key."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist. Hint: pass --config with a path") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    if "secrets" in data:
+        raise ConfigError(_secret_hint("secrets"))
+    _reject_secrets(data, "")
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+            if any(not k for k in keys):
+                raise ConfigError(f"environment variable {name} has an empty key segment")
+            _set_path(data, keys, _parse_env_value(value))
+    if overrides:
+        _merge(data, overrides)
+    data["secrets"] = _read_secrets(env)
+    try:
+        return msgspec.convert(data, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _read_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for field, names in SECRET_ENV.items():
+        for name in names:
+            if env.get(name):
+                found[field] = env[name]
+                break
+    return found
+
+
+def _reject_secrets(node: Any, prefix: str) -> None:
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
+            raise ConfigError(_secret_hint(dotted))
+        _reject_secrets(value, dotted + ".")
+
+
+def _secret_hint(key: str) -> str:
+    names = ", ".join(names[0] for names in SECRET_ENV.values())
+    return f"config key {key!r} looks like a secret; secrets come only from the environment ({names})"
+
+
+def _parse_env_value(value: str) -> Any:
+    """TOML literal if it parses (numbers, booleans, arrays), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _merge(data: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(data.get(key), dict):
+            _merge(data[key], value)
+        else:
+            data[key] = dict(value) if isinstance(value, Mapping) else value

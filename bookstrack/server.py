@@ -1,0 +1,56 @@
+"""Serving the app on Hypercorn's trio worker, with a clean shutdown on SIGINT/SIGTERM.
+
+Owns the translation of ``[server]`` config into Hypercorn settings and the shutdown sequence: on the
+first signal, stop accepting, let in-flight requests finish (up to ``graceful_timeout``), then run the
+app's lifespan shutdown, which stops the actors and closes the database after its last commit.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from bookstrack.app import BooksTrackApp
+from bookstrack.config import Config
+
+__all__ = ["hypercorn_config", "serve", "wait_for_signal"]
+
+
+def hypercorn_config(config: Config, *, host: str | None = None, port: int | None = None) -> HypercornConfig:
+    hc = HypercornConfig()
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hc.graceful_timeout = config.server.graceful_timeout
+    hc.keep_alive_timeout = config.server.keep_alive_timeout
+    hc.accesslog = None  # our front door writes the access log
+    hc.errorlog = "-"
+    return hc
+
+
+async def wait_for_signal(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """Return when one of ``signals`` arrives (trio's handler replaces Python's while this waits)."""
+    with trio.open_signal_receiver(*signals) as received:
+        async for _ in received:
+            return
+
+
+async def serve(
+    app: BooksTrackApp,
+    hc: HypercornConfig,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until ``shutdown_trigger`` returns (default: SIGINT or SIGTERM). ``task_status.started``
+    receives the bound URLs, so ``await nursery.start(serve, ...)`` learns an ephemeral port."""
+    await hypercorn_serve(
+        app,  # type: ignore[arg-type]
+        hc,
+        shutdown_trigger=shutdown_trigger or wait_for_signal,  # type: ignore[arg-type]
+        task_status=task_status,
+    )

@@ -1,0 +1,1 @@
+"""Storage of the application: the SQLite database (executor + migrations) and the blob store."""

@@ -1,0 +1,156 @@
+"""The blob store: named byte objects (scan images, archived cache entries, covers) behind one interface.
+
+``BlobStore`` is the interface (the R2 analogue; an object store can implement it for a multi-node
+deployment). ``FilesystemBlobStore`` keeps each blob as a file under ``[storage] blobs`` with a small
+JSON sidecar for its content type and ETag; writes are atomic (temp file + rename), file I/O runs on
+worker threads, and keys are checked so that no key can name a path outside the root.
+``MemoryBlobStore`` is for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+import trio
+
+__all__ = ["Blob", "BlobStore", "FilesystemBlobStore", "MemoryBlobStore", "InvalidBlobKey"]
+
+_KEY = re.compile(r"^[A-Za-z0-9._:=-]+(/[A-Za-z0-9._:=-]+)*$")
+_META = ".meta.json"
+
+
+class InvalidBlobKey(ValueError):
+    """A key that is empty, too long, has '..' segments or characters outside [A-Za-z0-9._:=-/]."""
+
+
+class Blob(msgspec.Struct, frozen=True):
+    key: str
+    data: bytes
+    content_type: str
+    etag: str
+
+
+class _Meta(msgspec.Struct):
+    content_type: str
+    etag: str
+    size: int
+
+
+def check_key(key: str) -> str:
+    if len(key) > 512 or not _KEY.match(key) or any(part in {".", ".."} for part in key.split("/")):
+        raise InvalidBlobKey(f"invalid blob key {key!r}: use 1-512 characters of [A-Za-z0-9._:=-] and '/'")
+    if key.endswith(_META):
+        raise InvalidBlobKey(f"invalid blob key {key!r}: keys may not end in {_META}")
+    return key
+
+
+def _etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Blob: ...
+
+    async def get(self, key: str) -> Blob | None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def list(self, prefix: str = "") -> list[str]: ...
+
+
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, Blob] = {}
+
+    async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Blob:
+        blob = Blob(check_key(key), bytes(data), content_type, _etag(data))
+        self._blobs[key] = blob
+        return blob
+
+    async def get(self, key: str) -> Blob | None:
+        return self._blobs.get(check_key(key))
+
+    async def delete(self, key: str) -> bool:
+        return self._blobs.pop(check_key(key), None) is not None
+
+    async def list(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._blobs if k.startswith(prefix))
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: str | Path, *, limiter: trio.CapacityLimiter | None = None) -> None:
+        self.root = Path(root)
+        self._limiter = limiter or trio.CapacityLimiter(4)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def _io(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Blob:
+        path = self._path(key)
+        blob = Blob(key, bytes(data), content_type, _etag(data))
+        meta = msgspec.json.encode(_Meta(content_type, blob.etag, len(data)))
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for target, payload in ((path, blob.data), (path.with_name(path.name + _META), meta)):
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as fh:
+                    fh.write(payload)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+
+        await self._io(write)
+        return blob
+
+    async def get(self, key: str) -> Blob | None:
+        path = self._path(key)
+
+        def read() -> Blob | None:
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                return None
+            try:
+                meta = msgspec.json.decode(path.with_name(path.name + _META).read_bytes(), type=_Meta)
+            except (FileNotFoundError, msgspec.DecodeError):
+                meta = _Meta("application/octet-stream", _etag(data), len(data))
+            return Blob(key, data, meta.content_type, meta.etag)
+
+        return await self._io(read)
+
+    async def delete(self, key: str) -> bool:
+        path = self._path(key)
+
+        def remove() -> bool:
+            existed = path.is_file()
+            for target in (path, path.with_name(path.name + _META)):
+                try:
+                    target.unlink()
+                except FileNotFoundError:
+                    pass
+            return existed
+
+        return await self._io(remove)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        def scan() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            keys = []
+            for path in self.root.rglob("*"):
+                if path.is_file() and not path.name.endswith(_META) and not path.name.endswith(".tmp"):
+                    key = path.relative_to(self.root).as_posix()
+                    if key.startswith(prefix):
+                        keys.append(key)
+            return sorted(keys)
+
+        return await self._io(scan)

@@ -1,0 +1,72 @@
+"""Versioned schema migrations of the SQLite file, applied at start-up.
+
+Owns the application's tables (the actor runtime creates its own two, see ``actors/storage.py``). The
+schema version is SQLite's ``user_version``; each migration runs once, in order, all pending ones in
+one transaction, and a re-run is a no-op. A database written by a newer BooksTrack (a higher version
+than we know) is refused rather than guessed at. Add a migration by appending to ``MIGRATIONS``;
+never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+from actors import SqliteExecutor
+from bookstrack.errors import ConfigError
+
+__all__ = ["Migration", "MIGRATIONS", "migrate", "schema_version"]
+
+
+class Migration(NamedTuple):
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "instance and migration log",
+        (
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at REAL NOT NULL)",
+            # One row: who this database is. /health reads it as its database check.
+            "CREATE TABLE instance (id INTEGER PRIMARY KEY CHECK (id = 1), instance_id TEXT NOT NULL, "
+            "created_at REAL NOT NULL)",
+            "INSERT INTO instance (id, instance_id, created_at) VALUES (1, lower(hex(randomblob(16))), :now)",
+        ),
+    ),
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _apply(conn: sqlite3.Connection, migrations: tuple[Migration, ...], now: float) -> list[int]:
+    current = schema_version(conn)
+    latest = migrations[-1].version if migrations else 0
+    if current > latest:
+        raise ConfigError(
+            f"the database is at schema version {current}, newer than this BooksTrack knows ({latest}). "
+            "Hint: run the BooksTrack release that wrote it, or restore a backup"
+        )
+    applied = []
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements:
+            conn.execute(statement, {"now": now} if ":now" in statement else ())
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, now),
+        )
+        conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+        applied.append(migration.version)
+    return applied
+
+
+async def migrate(executor: SqliteExecutor, now: float, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply pending migrations; returns the versions applied (empty when up to date)."""
+    return await executor.write(lambda conn: _apply(conn, migrations, now))
