@@ -21,7 +21,11 @@ __all__ = ["Alarm", "AlarmSchedule"]
 
 
 class Alarm(msgspec.Struct, frozen=True):
-    """The message an actor receives when its alarm is due. ``at`` is the time it was set for."""
+    """The message an actor receives when its alarm is due.
+
+    ``at`` is the time it was set for (for a retry, the time of the retry); ``attempt`` counts the failed
+    deliveries before this one since the process started (0 on the first).
+    """
 
     at: float
     attempt: int = 0
@@ -47,13 +51,20 @@ class AlarmSchedule:
         return self._current.get((kind, id))
 
     def schedule(self, kind: str, id: str, at: float | None) -> None:
-        """Record the actor's alarm (None removes it). Stale heap entries are skipped when popped."""
+        """Record the actor's alarm (None removes it). Stale heap entries are skipped when popped, and
+        dropped in one pass when they come to outnumber the live ones."""
         key = (kind, id)
         if at is None:
             self._current.pop(key, None)
             return
         self._current[key] = at
         heapq.heappush(self._heap, (at, kind, id))
+        if len(self._heap) > 2 * len(self._current) + 64:
+            # Mostly superseded entries (an alarm that keeps moving): drop them, so that memory follows
+            # the live alarms rather than the history of every change.
+            live = {entry for entry in self._heap if self._current.get((entry[1], entry[2])) == entry[0]}
+            self._heap = list(live)
+            heapq.heapify(self._heap)
         if self._heap[0][0] == at:
             self._changed.set()
 

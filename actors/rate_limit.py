@@ -53,12 +53,18 @@ def decide(tat: float, now: float, check: Check) -> tuple[float, Decision]:
     if check.limit < 1 or check.window <= 0:
         raise ValueError("a rate limit needs limit >= 1 and window > 0")
     step = check.window / check.limit
-    start = max(tat, now)
-    allowed = start + step - now <= check.window + _EPSILON
-    new_tat = start + step if allowed else tat
-    horizon = max(new_tat, now)
-    remaining = max(0, min(check.limit, math.floor((check.window - (horizon - now)) / step + _EPSILON)))
-    retry_after = 0 if allowed else max(1, math.ceil(start + step - check.window - now - _EPSILON))
+    # Times are epoch seconds, where one float step is about 2e-7 s: every request rounds the arrival time
+    # by up to half of that, and a burst of `limit` requests adds it up. The slack covers that drift (a
+    # fixed 1e-9 does not: it denied even the first request of some limits) and stays below one step.
+    slack = min(_EPSILON + check.limit * math.ulp(max(abs(tat), abs(now))), step / 4)
+    backlog = max(tat - now, 0.0)  # seconds of the window already spent; near-equal floats subtract exactly
+    allowed = backlog + step <= check.window + slack
+    if allowed:
+        backlog += step
+    new_tat = now + backlog if allowed else tat
+    remaining = max(0, min(check.limit, math.floor((check.window - backlog + slack) / step)))
+    retry_after = 0 if allowed else max(1, math.ceil(backlog + step - check.window - slack))
+    horizon = now + backlog
     return new_tat, Decision(
         allowed=allowed,
         limit=check.limit,

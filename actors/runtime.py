@@ -5,7 +5,9 @@ it (its state is loaded from storage by ``on_start``), each live actor has one b
 task, and a turn (one message) runs to completion before the next starts, so a handler may await and
 still read-modify-write its state freely. Writes of a turn are committed before the turn's answer is
 released. Idle actors are passivated; a failing handler fails only its message; a crash of the loop
-itself restarts the actor from storage.
+itself restarts the actor from storage (with growing backoff; after ``max_restarts`` failed starts in a
+row the waiting askers get an error and the next message tries afresh). A failing alarm handler is
+retried with backoff and dropped after ``max_alarm_attempts``, as Durable Objects do.
 
 This package knows nothing of books, HTTP or the application (``bookstrack`` builds on it, never the
 reverse).
@@ -22,7 +24,7 @@ import trio
 
 from actors.alarms import Alarm, AlarmSchedule
 from actors.clock import Clock
-from actors.storage import ActorStorage, StorageBackend
+from actors.storage import ActorStorage, Commit, StorageBackend
 
 __all__ = ["Actor", "ActorSystem", "Ref", "handler", "UnknownMessageError", "ActorSystemClosedError"]
 
@@ -141,6 +143,10 @@ class _Reply:
         self._error = error
         self._event.set()
 
+    @property
+    def answered(self) -> bool:
+        return self._event.is_set()
+
     async def wait(self) -> Any:
         await self._event.wait()
         if self._error is not None:
@@ -149,11 +155,12 @@ class _Reply:
 
 
 class _Activation:
-    __slots__ = ("cls", "id", "send", "receive")
+    __slots__ = ("cls", "id", "send", "receive", "started")
 
     def __init__(self, cls: type[Actor], id: str) -> None:
         self.cls = cls
         self.id = id
+        self.started = False  # on_start succeeded since the last crash
         self.send, self.receive = trio.open_memory_channel[tuple[Any, _Reply | None]](cls.mailbox_size)
 
 
@@ -171,6 +178,8 @@ class ActorSystem:
         clock: Clock | None = None,
         idle_timeout: float = 60.0,
         restart_backoff: float = 0.5,
+        max_restarts: int = 5,
+        max_alarm_attempts: int = 6,
     ) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be > 0")
@@ -178,11 +187,14 @@ class ActorSystem:
         self.clock = clock or Clock()
         self.idle_timeout = idle_timeout
         self.restart_backoff = restart_backoff
+        self.max_restarts = max_restarts
+        self.max_alarm_attempts = max_alarm_attempts
         self._kinds: dict[str, type[Actor]] = {}
         self._live: dict[tuple[str, str], _Activation] = {}
         self._nursery: trio.Nursery | None = None
         self._alarms = AlarmSchedule(self.clock, self._deliver_alarm)
         self._alarm_attempts: dict[tuple[str, str], int] = {}
+        self._unclaimed_alarms: dict[str, set[str]] = {}  # kind -> ids whose due alarm found no class
         self.activations = 0
         self.restarts = 0
 
@@ -195,11 +207,17 @@ class ActorSystem:
             if existing is not None and existing is not cls:
                 raise ValueError(f"actor kind {cls.kind!r} is registered twice")
             self._kinds[cls.kind] = cls
+            for id in self._unclaimed_alarms.pop(cls.kind, ()):
+                at = self._alarms.at(cls.kind, id)
+                if at is not None:
+                    self._alarms.schedule(cls.kind, id, at)  # due already: the schedule delivers it now
 
     async def __aenter__(self) -> ActorSystem:
+        # Read before opening the nursery: a failure here must not leave a nursery open behind it.
+        stored = await self.storage.alarms()
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        for kind, id, at in await self.storage.alarms():
+        for kind, id, at in stored:
             self._alarms.schedule(kind, id, at)
         self._nursery.start_soon(self._alarms.run)
         return self
@@ -263,7 +281,8 @@ class ActorSystem:
     async def _deliver_alarm(self, kind: str, id: str, alarm: Alarm) -> None:
         cls = self._kinds.get(kind)
         if cls is None:
-            log.error("alarm for unregistered actor kind %r (id %r) dropped until it is registered", kind, id)
+            log.error("alarm for unregistered actor kind %r (id %r) held until it is registered", kind, id)
+            self._unclaimed_alarms.setdefault(kind, set()).add(id)
             return
         await self._send(cls, id, alarm, None)
 
@@ -271,20 +290,28 @@ class ActorSystem:
 
     async def _run(self, act: _Activation) -> None:
         key = (act.cls.kind, act.id)
+        crashes = 0
         try:
             while True:
                 try:
                     await self._serve(act)
                     return
                 except Exception:
+                    crashes = 1 if act.started else crashes + 1
+                    act.started = False
                     self.restarts += 1
+                    if crashes >= self.max_restarts:
+                        # It cannot even start: answer the waiting askers (below) instead of looping
+                        # forever; the next message tries a fresh activation.
+                        log.exception("actor %s:%s failed to start %d times in a row; giving up", *key, crashes)
+                        return
                     log.exception("actor %s:%s crashed; restarting from storage", *key)
-                    await trio.sleep(self.restart_backoff)
+                    await trio.sleep(self.restart_backoff * crashes)
         finally:
             if self._live.get(key) is act:
                 del self._live[key]
-            act.receive.close()
-            # Anyone still waiting on an answer from this activation gets an error, not a hang.
+            # Anyone still waiting on an answer from this activation gets an error, not a hang. Drain
+            # before closing: closing the receiving end discards whatever is still buffered.
             while True:
                 try:
                     _, reply = act.receive.receive_nowait()
@@ -292,11 +319,13 @@ class ActorSystem:
                     break
                 if reply is not None:
                     reply.fail(ActorSystemClosedError(f"actor {key[0]}:{key[1]} stopped"))
+            act.receive.close()
 
     async def _serve(self, act: _Activation) -> None:
         storage = ActorStorage(self.storage, act.cls.kind, act.id)
         actor = act.cls(act.id, storage, self)
         await actor.on_start()
+        act.started = True
         receive = act.receive
         while True:
             try:
@@ -317,6 +346,15 @@ class ActorSystem:
             await self._turn(actor, storage, msg, reply)
 
     async def _turn(self, actor: Actor, storage: ActorStorage, msg: Any, reply: _Reply | None) -> None:
+        try:
+            await self._run_turn(actor, storage, msg, reply)
+        finally:
+            if reply is not None and not reply.answered:
+                # Cut short (the system is closing): the asker must not wait forever. Whether the
+                # turn's writes were committed is unknown.
+                reply.fail(ActorSystemClosedError(f"actor {actor.kind}:{actor.id} stopped before answering"))
+
+    async def _run_turn(self, actor: Actor, storage: ActorStorage, msg: Any, reply: _Reply | None) -> None:
         is_alarm = type(msg) is Alarm
         fn = actor._handlers.get(type(msg))
         try:
@@ -329,7 +367,7 @@ class ActorSystem:
         except Exception as exc:
             storage._discard()
             if is_alarm:
-                self._retry_alarm(actor, msg)
+                await self._retry_alarm(actor, msg)
             if reply is not None:
                 reply.fail(exc)
             else:
@@ -353,12 +391,19 @@ class ActorSystem:
         if self._alarms.at(actor.kind, actor.id) != alarm.at:
             return  # superseded before delivery
         storage.set_alarm(None)  # cleared with this turn, unless the handler sets a new one
-        await actor.on_alarm(alarm)
+        await actor.on_alarm(Alarm(alarm.at, attempt=self._alarm_attempts.get((actor.kind, actor.id), 0)))
         self._alarm_attempts.pop((actor.kind, actor.id), None)
 
-    def _retry_alarm(self, actor: Actor, alarm: Alarm) -> None:
+    async def _retry_alarm(self, actor: Actor, alarm: Alarm) -> None:
         key = (actor.kind, actor.id)
         attempt = self._alarm_attempts.get(key, 0) + 1
+        if attempt >= self.max_alarm_attempts:
+            # As Durable Objects do: after the last attempt the alarm is dropped, durably.
+            log.error("alarm of %s:%s failed %d times; dropping it", *key, attempt)
+            self._alarm_attempts.pop(key, None)
+            await self.storage.commit(Commit(actor.kind, actor.id, {}, alarm_set=True, alarm=None))
+            self._alarms.schedule(actor.kind, actor.id, None)
+            return
         self._alarm_attempts[key] = attempt
         delay = min(2.0**attempt, 300.0)
         log.warning("alarm of %s:%s failed (attempt %d); retrying in %ss", *key, attempt, delay)
