@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import quart
 import trio
@@ -20,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from actors import ActorSystem, Clock, SqliteExecutor, SqliteStorage
 from bookstrack.config import Config
-from bookstrack.errors import BookstrackError, InternalError, PayloadTooLarge
+from bookstrack.errors import BookstrackError, ConfigError, InternalError, PayloadTooLarge
 from bookstrack.errors import NotFound as NotFoundError
 from bookstrack.health import HealthMonitor
 from bookstrack.metrics import Metrics
@@ -85,6 +86,15 @@ class Services:
 class BooksTrackApp(QuartTrio):
     services: Services
     route_specs: list[RouteSpec]
+    startup_error: BaseException | None = None  # why the lifespan failed to start (the CLI reports it)
+
+    def log_exception(self, exception_info: Any) -> None:
+        # A start-up failure that is the operator's to fix (a ConfigError, an OSError such as an
+        # unwritable storage path) is reported by whoever started the app, in one line; no trace.
+        error = exception_info[1]
+        if error is not None and error is self.startup_error and isinstance(error, (ConfigError, OSError)):
+            return
+        super().log_exception(exception_info)
 
 
 def create_app(
@@ -124,7 +134,11 @@ def create_app(
 
     @app.before_serving
     async def start_services() -> None:
-        await app.nursery.start(app.services.run)
+        try:
+            await app.nursery.start(app.services.run)
+        except BaseException as exc:  # Hypercorn passes on only its text: keep the exception itself
+            app.startup_error = exc
+            raise
 
     @app.after_serving
     async def stop_services() -> None:

@@ -1,21 +1,27 @@
 """The ``bookstrack`` command: ``serve`` today; ``search``, ``import``, ``jobs``, ``fake-upstream`` and
 ``bench`` join as their issues land.
 
-Owns argument parsing and turning a bad config into one clear line on stderr (exit 2), never a trace.
+Owns argument parsing and turning a bad config into one clear line on stderr (exit 2), never a trace:
+that covers what only start-up finds out (a database written by a newer release); an address that
+cannot be bound or a storage path that cannot be written is one line too (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+from typing import TypeVar
 
 import trio
 
-from bookstrack.config import load_config
+from bookstrack.config import Config, load_config
 from bookstrack.errors import ConfigError
 from bookstrack.logs import configure_logging
 
 __all__ = ["main"]
+
+E = TypeVar("E", bound=BaseException)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,20 +39,56 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"bookstrack: {exc.message}", file=sys.stderr)
-        return 2
+        return _fail(exc.message, 2)
     configure_logging(config.log.level, config.log.format)
     if args.command == "serve":
-        from bookstrack.app import create_app
-        from bookstrack.server import hypercorn_config, serve
-
-        try:
-            app = create_app(config)
-        except ConfigError as exc:
-            print(f"bookstrack: {exc.message}", file=sys.stderr)
-            return 2
-        trio.run(serve, app, hypercorn_config(config, host=args.host, port=args.port))
+        return _serve(config, args)
     return 0
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from bookstrack.app import create_app
+    from bookstrack.server import hypercorn_config, serve
+
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        return _fail(exc.message, 2)
+    hc = hypercorn_config(config, host=args.host, port=args.port)
+    try:
+        trio.run(serve, app, hc)
+    except Exception as exc:
+        # A configuration the server cannot start with (a database from a newer release, a storage
+        # path it may not write, an address it cannot bind) is one line, not a trace.
+        cause = app.startup_error
+        if isinstance(cause, ConfigError):
+            return _fail(cause.message, 2)
+        if isinstance(cause, OSError):
+            return _fail(f"cannot start: {cause}", 1)
+        bind_error = _find(exc, OSError)
+        if bind_error is not None and bind_error.errno in _BIND_ERRORS:
+            return _fail(f"cannot listen on {', '.join(hc.bind)}: {bind_error.strerror}", 1)
+        raise
+    return 0
+
+
+_BIND_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+def _find(exc: BaseException, kind: type[E]) -> E | None:
+    """The first ``kind`` among ``exc`` and, through exception groups, its leaves."""
+    if isinstance(exc, kind):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _find(inner, kind)
+        if found is not None:
+            return found
+    return None
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"bookstrack: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

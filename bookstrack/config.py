@@ -1,17 +1,21 @@
 """Typed configuration: ``config.toml`` plus ``BOOKSTRACK_<SECTION>__<KEY>`` environment overrides.
 
-Owns the shape of every tunable (msgspec Structs, unknown keys rejected so a typo fails loudly) and the
-rule that secrets (provider keys, the admin token) come only from the environment. Loading is pure: it
-reads a file and a mapping and returns a ``Config``; nothing here opens sockets or databases.
+Owns the shape of every tunable (msgspec Structs, unknown keys rejected so a typo fails loudly), the
+ranges a value must lie in (a zero window or thread count is refused here, naming the key, not met later
+as a crash), and the rule that secrets (provider keys, the admin token) come only from the environment.
+Loading is pure: it reads a file and a mapping and returns a ``Config``; nothing here opens sockets or
+databases.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -32,16 +36,22 @@ DEFAULT_CORS_ORIGINS = [
 ]
 
 
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = 8787
-    graceful_timeout: float = 10.0
-    keep_alive_timeout: float = 5.0
-    max_body_bytes: int = 1024 * 1024
+    port: Port = 8787
+    graceful_timeout: NonNegative = 10.0
+    keep_alive_timeout: Positive = 5.0
+    max_body_bytes: AtLeastOne = 1024 * 1024
     trusted_proxies: list[str] = []
     cors_allowed_origins: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
 
@@ -53,12 +63,12 @@ class StorageConfig(_Section):
 
 
 class ActorsConfig(_Section):
-    idle_timeout: float = 60.0
+    idle_timeout: Positive = 60.0
 
 
 class RateLimitClass(_Section):
-    limit: int = 10
-    window: float = 60.0
+    limit: AtLeastOne = 10
+    window: Positive = 60.0
 
 
 class RateLimitConfig(_Section):
@@ -73,16 +83,16 @@ class LogConfig(_Section):
 
 
 class HealthConfig(_Section):
-    refresh_interval: float = 10.0
+    refresh_interval: Positive = 10.0
 
 
 class OffloadConfig(_Section):
-    threads: int = 2
+    threads: AtLeastOne = 2
 
 
 class ProviderConfig(_Section):
     base_url: str
-    timeout: float = 10.0
+    timeout: Positive = 10.0
 
 
 class ProvidersConfig(_Section):
@@ -123,7 +133,9 @@ SECRET_ENV: dict[str, tuple[str, ...]] = {
     "admin_token": ("BOOKSTRACK_ADMIN_TOKEN",),
 }
 
-_SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password")
+# A key that names a secret: its last word is one of these (``admin_token``, ``api-key``, ``client_secret``),
+# while keys that merely mention one (``token_ttl``, ``max_tokens``) are ordinary settings.
+_SECRET_KEY = re.compile(r"(?:^|_)(?:api_?key|secret(?:_key)?|password|passwd|token)$")
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -163,14 +175,26 @@ def load_config(
             keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
             if any(not k for k in keys):
                 raise ConfigError(f"environment variable {name} has an empty key segment")
+            if keys[0] == "secrets":
+                raise ConfigError(f"environment variable {name} is not read; secrets come only from {_secret_names()}")
             _set_path(data, keys, _parse_env_value(value))
     if overrides:
+        if "secrets" in overrides:
+            raise ConfigError(_secret_hint("secrets"))
         _merge(data, overrides)
     data["secrets"] = _read_secrets(env)
     try:
-        return msgspec.convert(data, Config, strict=False)
+        config = msgspec.convert(data, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+    for entry in config.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"invalid configuration: server.trusted_proxies: {entry!r} is not an IP address or CIDR network"
+            ) from None
+    return config
 
 
 def _read_secrets(env: Mapping[str, str]) -> dict[str, str]:
@@ -188,22 +212,29 @@ def _reject_secrets(node: Any, prefix: str) -> None:
         return
     for key, value in node.items():
         dotted = f"{prefix}{key}"
-        if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
+        if isinstance(key, str) and _SECRET_KEY.search(key.lower().replace("-", "_")):
             raise ConfigError(_secret_hint(dotted))
         _reject_secrets(value, dotted + ".")
 
 
+def _secret_names() -> str:
+    return ", ".join(names[0] for names in SECRET_ENV.values())
+
+
 def _secret_hint(key: str) -> str:
-    names = ", ".join(names[0] for names in SECRET_ENV.values())
-    return f"config key {key!r} looks like a secret; secrets come only from the environment ({names})"
+    return f"config key {key!r} looks like a secret; secrets come only from the environment ({_secret_names()})"
 
 
 def _parse_env_value(value: str) -> Any:
-    """TOML literal if it parses (numbers, booleans, arrays), else the raw string."""
+    """A TOML number, boolean, string or array if the whole value is one, else the raw string (so
+    ``2024-01-01`` or a value with a newline stays the text the operator wrote)."""
+    if "\n" in value or "\r" in value:
+        return value
     try:
-        return tomllib.loads(f"v = {value}")["v"]
+        parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         return value
+    return parsed if isinstance(parsed, (bool, int, float, str, list)) else value
 
 
 def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:

@@ -1,7 +1,8 @@
 """Logging set-up: plain text for people, JSON lines for machines, and the access-log record.
 
 Owns the format of every log line. The access log is one line per request (``bookstrack.access``),
-emitted by the front-door middleware with structured fields; in JSON mode each field is a key.
+emitted by the front-door middleware with structured fields; in JSON mode each field is a key (a value
+JSON cannot hold is written as its ``str()``, so no line is ever dropped for its fields).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ __all__ = ["configure_logging", "JsonFormatter", "ACCESS_LOGGER"]
 ACCESS_LOGGER = "bookstrack.access"
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(enc_hook=str)  # a field JSON cannot hold (a Path, an exception) as its str()
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,6 +7,7 @@ app's lifespan shutdown, which stops the actors and closes the database after it
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -28,7 +29,9 @@ def hypercorn_config(config: Config, *, host: str | None = None, port: int | Non
     hc.graceful_timeout = config.server.graceful_timeout
     hc.keep_alive_timeout = config.server.keep_alive_timeout
     hc.accesslog = None  # our front door writes the access log
-    hc.errorlog = "-"
+    # Hypercorn's own messages go through our logging set-up (same format, one handler). Its "-" would
+    # add a second stderr handler to a logger that also propagates to ours: every line twice.
+    hc.errorlog = logging.getLogger("hypercorn.error")
     return hc
 
 

@@ -2,8 +2,10 @@
 
 ``BlobStore`` is the interface (the R2 analogue; an object store can implement it for a multi-node
 deployment). ``FilesystemBlobStore`` keeps each blob as a file under ``[storage] blobs`` with a small
-JSON sidecar for its content type and ETag; writes are atomic (temp file + rename), file I/O runs on
-worker threads, and keys are checked so that no key can name a path outside the root.
+JSON sidecar for its content type and ETag; writes are atomic (temp file + rename, each temp name unique
+and containing ``~``, a character no key may use, so concurrent writers never share one and no key is
+mistaken for one), file I/O runs on worker threads, and keys are checked so that no key can name a path
+outside the root.
 ``MemoryBlobStore`` is for tests.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +25,7 @@ __all__ = ["Blob", "BlobStore", "FilesystemBlobStore", "MemoryBlobStore", "Inval
 
 _KEY = re.compile(r"^[A-Za-z0-9._:=-]+(/[A-Za-z0-9._:=-]+)*$")
 _META = ".meta.json"
+_TMP = "~"  # marks temporary files; not in the key alphabet
 
 
 class InvalidBlobKey(ValueError):
@@ -101,7 +105,7 @@ class FilesystemBlobStore:
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             for target, payload in ((path, blob.data), (path.with_name(path.name + _META), meta)):
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                tmp = target.with_name(f".{target.name}{_TMP}{uuid.uuid4().hex}.tmp")
                 with open(tmp, "wb") as fh:
                     fh.write(payload)
                     fh.flush()
@@ -147,7 +151,7 @@ class FilesystemBlobStore:
                 return []
             keys = []
             for path in self.root.rglob("*"):
-                if path.is_file() and not path.name.endswith(_META) and not path.name.endswith(".tmp"):
+                if path.is_file() and not path.name.endswith(_META) and _TMP not in path.name:
                     key = path.relative_to(self.root).as_posix()
                     if key.startswith(prefix):
                         keys.append(key)

@@ -1,7 +1,7 @@
 """Opening the application's SQLite database: the executor, the actor tables and the migrations.
 
 Owns start-up of the one database file (``[storage] path``; ``:memory:`` for tests): its folder is
-created, the executor started, the actor runtime's tables created and the app's migrations applied,
+created, the executor started, the app's migrations applied and the actor runtime's tables created,
 in that order, before anything else may use it. On failure the executor is closed again.
 """
 
@@ -21,8 +21,10 @@ async def open_database(executor: SqliteExecutor, *, now: float) -> list[int]:
         Path(executor.path).parent.mkdir(parents=True, exist_ok=True)
     await executor.start()
     try:
+        # Migrations first: they refuse a database from a newer release before anything writes to it.
+        applied = await migrate(executor, now)
         await SqliteStorage(executor).setup()
-        return await migrate(executor, now)
+        return applied
     except BaseException:
         await executor.close()
         raise

@@ -2,7 +2,8 @@
 
 ``X-Forwarded-For`` and ``CF-Connecting-IP`` are believed only when the socket peer is one of the
 configured trusted proxies (addresses or CIDR networks); from anyone else they are ignored, so a
-client cannot pick its own rate-limit bucket.
+client cannot pick its own rate-limit bucket. An IPv4 peer seen through a dual-stack IPv6 socket
+(``::ffff:10.0.0.5``) is the IPv4 address it stands for, both for matching and as the answer.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ class ClientIpResolver:
         if not self._trusted:
             return False
         try:
-            ip = ipaddress.ip_address(address)
+            ip = _unmapped(ipaddress.ip_address(address))
         except ValueError:
             return False
         return any(ip in net for net in self._trusted)
 
     def resolve(self, peer: str | None, headers: dict[str, str]) -> str:
         """The client's address. ``headers`` maps lower-case names to values."""
-        peer = peer or "unknown"
+        peer = _plain(peer) if peer else "unknown"
         if not self.is_trusted(peer):
             return peer
         cf = headers.get("cf-connecting-ip", "").strip()
@@ -44,6 +45,22 @@ class ClientIpResolver:
             if not self.is_trusted(hop):
                 return hop
         return peer
+
+
+def _unmapped(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _plain(address: str) -> str:
+    """``::ffff:a.b.c.d`` as ``a.b.c.d``; anything else unchanged."""
+    if address.startswith("::ffff:") or address.startswith("::FFFF:"):
+        try:
+            return str(_unmapped(ipaddress.ip_address(address)))
+        except ValueError:
+            return address
+    return address
 
 
 def _valid(text: str) -> bool:

@@ -5,8 +5,16 @@ Owns, for every HTTP request: the request id (``X-Request-ID``, echoed when the 
 touching the framework), the access-log line, and the request counter and latency histogram. It sits
 outside Quart as plain ASGI because this is the hot path: it adds header pairs to the response-start
 message and nothing else, and must stay within a few tens of microseconds per request.
-It never looks at bodies and knows nothing of routes beyond the template the route wrapper leaves in
-the scope.
+It never reads what a body says and knows nothing of routes beyond the template the route wrapper
+leaves in the scope.
+
+It does own how a response ends (``_send_last``): Hypercorn finishes the exchange inside the send of
+the last body message (it hands the app ``http.disconnect``, then recycles or closes the connection).
+That send is shielded, because Quart-trio cancels the request the moment it sees that disconnect, which
+would stop Hypercorn half-way: a connection never closed after a 413 (the client's next request on it
+hangs), or a keep-alive connection whose idle timer never starts (it outlives a graceful shutdown).
+And when the request body was not read to its end, the rest is discarded during that send: Hypercorn
+queues body chunks for the app in a bounded queue, and the disconnect waits behind them.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import logging
 import os
 import time
 from typing import Any
+
+import trio
 
 from bookstrack.logs import ACCESS_LOGGER
 from bookstrack.metrics import Metrics
@@ -69,6 +79,14 @@ class FrontDoor:
         cors = self.cors.headers(origin)
         status = 500
         response_started = False
+        body_done = False  # the app has read the request body to its end, or the client went away
+
+        async def receive_wrapper() -> dict[str, Any]:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
 
         def extra_headers(headers: list[tuple[bytes, bytes]]) -> None:
             elapsed = (time.perf_counter() - started) * 1000
@@ -85,6 +103,9 @@ class FrontDoor:
                 headers = list(message.get("headers", ()))
                 extra_headers(headers)
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await _send_last(send, message, None if body_done else receive)
+                return
             await send(message)
 
         if scope["method"] == "OPTIONS":
@@ -92,10 +113,10 @@ class FrontDoor:
             headers: list[tuple[bytes, bytes]] = [(b"content-length", b"0")]
             extra_headers(headers)
             await send({"type": "http.response.start", "status": 204, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
+            await _send_last(send, {"type": "http.response.body", "body": b""}, receive)
         else:
             try:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, receive_wrapper, send_wrapper)
             except Exception:
                 log.exception("unhandled error below the front door on %s %s", scope["method"], scope["path"])
                 if not response_started:
@@ -104,7 +125,7 @@ class FrontDoor:
                         "status": 500,
                         "headers": [(b"content-type", b"application/json"), (b"x-error-type", b"INTERNAL_ERROR")],
                     })
-                    await send({"type": "http.response.body", "body": _INTERNAL})
+                    await send_wrapper({"type": "http.response.body", "body": _INTERNAL})
         elapsed = time.perf_counter() - started
         route = scope.get(ROUTE_SCOPE_KEY, "unmatched")
         self._requests.labels(route, scope["method"], str(status)).inc()
@@ -120,3 +141,21 @@ class FrontDoor:
                     "client": client[0] if client else None,
                 },
             )
+
+
+async def _send_last(send: Any, message: dict[str, Any], unread_body: Any) -> None:
+    """Send a response's last message, shielded; meanwhile drop what ``unread_body`` (the ASGI receive
+    callable, when the body was not read to its end) still delivers. See the module docstring."""
+    with trio.CancelScope(shield=True):
+        if unread_body is None:
+            await send(message)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_discard_body, unread_body)
+            await send(message)
+            nursery.cancel_scope.cancel()
+
+
+async def _discard_body(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -50,12 +50,17 @@ class RateLimitGuard:
         return self._resolver.resolve(peer, headers)
 
     async def check(self, route_class: str, request: quart.Request) -> Decision | None:
-        """The decision for this request, or None when limiting is off. Raises ``RateLimited``."""
+        """The decision for this request, or None when limiting is off (or the limiter itself failed:
+        it fails open, as the original did, and logs). Raises ``RateLimited``."""
         if not self._config.enabled:
             return None
         check = self._checks[route_class]
         ip = self.client_ip(request)
-        decision: Decision = await self._system.ref(RateLimitBucket, f"{route_class}|{ip}").ask(check)
+        try:
+            decision: Decision = await self._system.ref(RateLimitBucket, f"{route_class}|{ip}").ask(check)
+        except Exception:
+            log.exception("rate limiter failed for %s; letting the request through", route_class)
+            return None
         if not decision.allowed:
             self._rejections.labels(route_class).inc()
             raise RateLimited(
