@@ -117,3 +117,15 @@ async def test_bucket_is_kept_until_its_window_has_passed(autojump_clock):
         decision = await ref.ask(TEN_A_MINUTE)
         assert decision.allowed
         assert decision.remaining == 9  # after a whole window the allowance is full anyway
+
+
+async def test_many_distinct_clients_cost_memory_only_for_one_window(autojump_clock):
+    async with memory_system(RateLimitBucket, idle_timeout=1) as system:
+        for round_ in range(3):
+            async with trio.open_nursery() as nursery:
+                for i in range(5_000):
+                    nursery.start_soon(system.ref(RateLimitBucket, f"default|10.{round_}.{i // 256}.{i % 256}").ask,
+                                       TEN_A_MINUTE)
+            assert system.live == 5_000  # one bucket per client seen within the window ...
+            await trio.sleep(61)
+            assert system.live == 0  # ... and none once it has passed: 15,000 clients never cost 15,000 buckets
