@@ -20,6 +20,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from actors import ActorSystem, Clock, SqliteExecutor, SqliteStorage
+from bookstrack.access_log import AccessLog
 from bookstrack.config import Config
 from bookstrack.errors import BookstrackError, ConfigError, InternalError, PayloadTooLarge
 from bookstrack.errors import NotFound as NotFoundError
@@ -59,6 +60,7 @@ class Services:
     blobs: FilesystemBlobStore
     rate_limits: RateLimitGuard
     health: HealthMonitor
+    access_log: AccessLog
     _stop: trio.Event = field(default_factory=trio.Event)
     _stopped: trio.Event = field(default_factory=trio.Event)
 
@@ -70,6 +72,7 @@ class Services:
                 log.info("database %s migrated to schema version %d", self.database.path, applied[-1])
             async with self.system, trio.open_nursery() as nursery:
                 await nursery.start(self.health.run)
+                nursery.start_soon(self.access_log.run)
                 task_status.started()
                 await self._stop.wait()
                 nursery.cancel_scope.cancel()
@@ -120,6 +123,7 @@ def create_app(
             config.rate_limit, ClientIpResolver(config.server.trusted_proxies), system, metrics
         ),
         health=HealthMonitor(config, database),
+        access_log=AccessLog(enabled=config.log.access_log),
     )
     specs = install(app, (*ROUTE_TABLES, *extra_routes))
     for spec in specs:
@@ -146,7 +150,7 @@ def create_app(
 
     app.asgi_app = FrontDoor(  # type: ignore[method-assign]
         app.asgi_app, cors=CorsPolicy(config.server.cors_allowed_origins), metrics=metrics,
-        access_log_enabled=config.log.access_log,
+        access_log=app.services.access_log,
     )
     return app
 

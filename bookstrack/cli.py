@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from functools import partial
 from typing import TypeVar
 
 import trio
@@ -56,7 +57,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         return _fail(exc.message, 2)
     hc = hypercorn_config(config, host=args.host, port=args.port)
     try:
-        trio.run(serve, app, hc)
+        trio.run(partial(serve, app, hc, freeze_gc=True))
     except Exception as exc:
         # A configuration the server cannot start with (a database from a newer release, a storage
         # path it may not write, an address it cannot bind) is one line, not a trace.

@@ -1,8 +1,10 @@
-"""Logging set-up: plain text for people, JSON lines for machines, and the access-log record.
+"""Logging set-up: plain text for people, JSON lines for machines.
 
-Owns the format of every log line. The access log is one line per request (``bookstrack.access``),
-emitted by the front-door middleware with structured fields; in JSON mode each field is a key (a value
-JSON cannot hold is written as its ``str()``, so no line is ever dropped for its fields).
+Owns the format of every log line: ``TextFormatter`` (``<local time> LEVEL logger: message``) and
+``JsonFormatter`` (one object per line: time, level, logger, message and any ``extra`` fields; a value
+JSON cannot hold is written as its ``str()``, so no line is ever dropped for its fields). Each formatter
+can also render a line from plain values (``line``), which the batched access log uses instead of
+building a ``LogRecord`` per request.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["configure_logging", "JsonFormatter", "ACCESS_LOGGER"]
+__all__ = ["configure_logging", "JsonFormatter", "TextFormatter", "ACCESS_LOGGER"]
 
 ACCESS_LOGGER = "bookstrack.access"
 
@@ -22,32 +24,63 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _encoder = msgspec.json.Encoder(enc_hook=str)  # a field JSON cannot hold (a Path, an exception) as its str()
 
 
+class _SecondCache:
+    """``strftime`` of one second, remembered: most lines of a busy second share it."""
+
+    def __init__(self, fmt: str, convert: Any) -> None:
+        self._fmt = fmt
+        self._convert = convert
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime(self._fmt, self._convert(second))
+        return self._text
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-29 21:18:15,869 INFO bookstrack: message`` (local time, as logging's default)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._stamp = _SecondCache("%Y-%m-%d %H:%M:%S", time.localtime)
+
+    def line(self, created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+        return f"{self._stamp(created)},{int((created % 1) * 1000):03d} {level} {logger}: {message}"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any ``extra={...}`` fields."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp = _SecondCache("%Y-%m-%dT%H:%M:%S", time.gmtime)
+
+    def line(self, created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": f"{self._stamp(created)}.{int((created % 1) * 1000):03d}Z",
+            "level": level,
+            "logger": logger,
+            "message": message,
+            **fields,
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
         return _encoder.encode(entry).decode()
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None) -> None:
     """Install one handler on the root logger (replacing earlier ones set up by this function)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._bookstrack = True  # type: ignore[attr-defined]
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_bookstrack", False)]:
         root.removeHandler(old)

@@ -7,9 +7,11 @@ app's lifespan shutdown, which stops the actors and closes the database after it
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -47,13 +49,25 @@ async def serve(
     hc: HypercornConfig,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    freeze_gc: bool = False,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``shutdown_trigger`` returns (default: SIGINT or SIGTERM). ``task_status.started``
-    receives the bound URLs, so ``await nursery.start(serve, ...)`` learns an ephemeral port."""
-    await hypercorn_serve(
-        app,  # type: ignore[arg-type]
-        hc,
-        shutdown_trigger=shutdown_trigger or wait_for_signal,  # type: ignore[arg-type]
-        task_status=task_status,
-    )
+    receives the bound URLs, so ``await nursery.start(serve, ...)`` learns an ephemeral port.
+
+    ``freeze_gc`` (the CLI sets it; it is process-wide) moves everything alive once the server is up
+    (modules, the app, its services) out of the garbage collector's sight: collections then scan only
+    what requests allocate, which takes tens of microseconds off every request of a busy server."""
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(
+            partial(
+                hypercorn_serve,
+                app,  # type: ignore[arg-type]
+                hc,
+                shutdown_trigger=shutdown_trigger or wait_for_signal,  # type: ignore[arg-type]
+            )
+        )
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
+        task_status.started(urls)

@@ -8,13 +8,12 @@ message and nothing else, and must stay within a few tens of microseconds per re
 It never reads what a body says and knows nothing of routes beyond the template the route wrapper
 leaves in the scope.
 
-It does own how a response ends (``_send_last``): Hypercorn finishes the exchange inside the send of
-the last body message (it hands the app ``http.disconnect``, then recycles or closes the connection).
-That send is shielded, because Quart-trio cancels the request the moment it sees that disconnect, which
-would stop Hypercorn half-way: a connection never closed after a 413 (the client's next request on it
-hangs), or a keep-alive connection whose idle timer never starts (it outlives a graceful shutdown).
-And when the request body was not read to its end, the rest is discarded during that send: Hypercorn
-queues body chunks for the app in a bounded queue, and the disconnect waits behind them.
+It also owns how a response ends. Hypercorn finishes an exchange inside the send of the last body
+message: it hands the app ``http.disconnect``, then recycles or closes the connection. Quart-trio cancels
+the request the moment it receives that disconnect, which would stop Hypercorn half-way (a connection
+never closed after a 413, a keep-alive connection whose idle timer never starts). So once the last body
+message is on its way, a disconnect is held back from the app (it ends when Quart-trio finishes the
+request) instead of cancelling the send; before that, a disconnect reaches the app as usual.
 """
 
 from __future__ import annotations
@@ -26,17 +25,17 @@ from typing import Any
 
 import trio
 
-from bookstrack.logs import ACCESS_LOGGER
+from bookstrack.access_log import AccessLog
 from bookstrack.metrics import Metrics
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.routing import ROUTE_SCOPE_KEY
 
 __all__ = ["FrontDoor"]
 
-access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("bookstrack.web")
 
 _MAX_ID = 128
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _INTERNAL = (
     b'{"success":false,"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}'
 )
@@ -49,10 +48,10 @@ def _sane_id(value: bytes) -> bool:
 class FrontDoor:
     """Wrap an ASGI app with request ids, timing, CORS, preflight, access log and metrics."""
 
-    def __init__(self, app: Any, *, cors: CorsPolicy, metrics: Metrics, access_log_enabled: bool = True) -> None:
+    def __init__(self, app: Any, *, cors: CorsPolicy, metrics: Metrics, access_log: AccessLog) -> None:
         self.app = app
         self.cors = cors
-        self.access_log_enabled = access_log_enabled
+        self.access_log = access_log
         self._requests = metrics.counter(
             "bookstrack_http_requests_total", "HTTP requests by route template, method and status.",
             ["route", "method", "status"],
@@ -60,6 +59,20 @@ class FrontDoor:
         self._latency = metrics.histogram(
             "bookstrack_http_request_duration_seconds", "HTTP request latency by route template.", ["route"]
         )
+        # (route, method, status) -> the two labelled children: labels() costs microseconds per call.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _observe(self, route: str, method: str, status: int, elapsed: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            # Methods are the client's to choose: unknown ones share one label so series stay bounded.
+            label = method if method in _METHODS else "OTHER"
+            children = (self._requests.labels(route, label, str(status)), self._latency.labels(route))
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -76,16 +89,16 @@ class FrontDoor:
                 origin = value
         if request_id is None:
             request_id = os.urandom(12).hex().encode()
-        cors = self.cors.headers(origin)
+        preflight = scope["method"] == "OPTIONS"
+        cors = self.cors.headers(origin, preflight=preflight)
         status = 500
         response_started = False
-        body_done = False  # the app has read the request body to its end, or the client went away
+        finishing = False  # the last body message is being sent
 
         async def receive_wrapper() -> dict[str, Any]:
-            nonlocal body_done
             message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
+            if finishing and message["type"] == "http.disconnect":
+                await trio.sleep_forever()  # see the module docstring: the request ends by itself
             return message
 
         def extra_headers(headers: list[tuple[bytes, bytes]]) -> None:
@@ -96,7 +109,7 @@ class FrontDoor:
                 headers.extend(cors)
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, finishing
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -104,16 +117,15 @@ class FrontDoor:
                 extra_headers(headers)
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                await _send_last(send, message, None if body_done else receive)
-                return
+                finishing = True
             await send(message)
 
-        if scope["method"] == "OPTIONS":
+        if preflight:
             status = 204
             headers: list[tuple[bytes, bytes]] = [(b"content-length", b"0")]
             extra_headers(headers)
             await send({"type": "http.response.start", "status": 204, "headers": headers})
-            await _send_last(send, {"type": "http.response.body", "body": b""}, receive)
+            await send({"type": "http.response.body", "body": b""})
         else:
             try:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -128,34 +140,9 @@ class FrontDoor:
                     await send_wrapper({"type": "http.response.body", "body": _INTERNAL})
         elapsed = time.perf_counter() - started
         route = scope.get(ROUTE_SCOPE_KEY, "unmatched")
-        self._requests.labels(route, scope["method"], str(status)).inc()
-        self._latency.labels(route).observe(elapsed)
-        if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
-            client = scope.get("client")
-            access_log.info(
-                '%s %s %d %.1fms',
-                scope["method"], scope["path"], status, elapsed * 1000,
-                extra={
-                    "method": scope["method"], "path": scope["path"], "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "request_id": request_id.decode(),
-                    "client": client[0] if client else None,
-                },
-            )
+        self._observe(route, scope["method"], status, elapsed)
+        client = scope.get("client")
+        self.access_log.record(
+            scope["method"], scope["path"], route, status, elapsed, request_id.decode(), client[0] if client else None
+        )
 
-
-async def _send_last(send: Any, message: dict[str, Any], unread_body: Any) -> None:
-    """Send a response's last message, shielded; meanwhile drop what ``unread_body`` (the ASGI receive
-    callable, when the body was not read to its end) still delivers. See the module docstring."""
-    with trio.CancelScope(shield=True):
-        if unread_body is None:
-            await send(message)
-            return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_discard_body, unread_body)
-            await send(message)
-            nursery.cancel_scope.cancel()
-
-
-async def _discard_body(receive: Any) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass

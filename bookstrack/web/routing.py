@@ -124,7 +124,7 @@ def _wrap(app: BooksTrackApp, spec: RouteSpec) -> Endpoint:
     body_limit = spec.body_limit or services.config.server.max_body_bytes
 
     async def view(**kwargs: Any) -> quart.Response:
-        request = quart.request
+        request = quart.request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
         request.scope[ROUTE_SCOPE_KEY] = spec.path
         decision = None
         try:

@@ -14,6 +14,7 @@ import trio.testing
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from bookstrack.access_log import AccessLog
 from bookstrack.metrics import Metrics
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.middleware import FrontDoor
@@ -35,7 +36,7 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @asynccontextmanager
 async def front_door() -> AsyncIterator[tuple[str, Metrics]]:
     metrics = Metrics()
-    app = FrontDoor(bare_app, cors=CorsPolicy(["https://bookstrack.app"]), metrics=metrics)
+    app = FrontDoor(bare_app, cors=CorsPolicy(["https://bookstrack.app"]), metrics=metrics, access_log=AccessLog())
     hc = HypercornConfig()
     hc.bind = ["127.0.0.1:0"]
     hc.accesslog = None
