@@ -86,6 +86,10 @@ class HealthConfig(_Section):
     refresh_interval: Positive = 10.0
 
 
+class CacheConfig(_Section):
+    """Search cache tiers (``bookstrack/cache/``). Keys are added by the cache's own module."""
+
+
 class OffloadConfig(_Section):
     threads: AtLeastOne = 2
 
@@ -146,6 +150,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     offload: OffloadConfig = msgspec.field(default_factory=OffloadConfig)
+    cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     providers: ProvidersConfig = msgspec.field(default_factory=ProvidersConfig)
     secrets: Secrets = msgspec.field(default_factory=Secrets)
 
