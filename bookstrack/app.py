@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import quart
 import trio
 from quart_trio import QuartTrio
@@ -21,15 +22,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from actors import ActorSystem, Clock, SqliteExecutor, SqliteStorage
 from bookstrack.access_log import AccessLog
+from bookstrack.cache import TieredCache
 from bookstrack.config import Config
 from bookstrack.errors import BookstrackError, ConfigError, InternalError, PayloadTooLarge
 from bookstrack.errors import NotFound as NotFoundError
 from bookstrack.health import HealthMonitor
 from bookstrack.metrics import Metrics
 from bookstrack.offload import CpuOffload
+from bookstrack.providers.registry import Providers, open_providers
+from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import health
+from bookstrack.web import health, search
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -42,7 +46,7 @@ __all__ = ["BooksTrackApp", "Services", "create_app", "ROUTE_TABLES"]
 log = logging.getLogger("bookstrack")
 
 # Every area's route table; each later area adds its own here.
-ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes,)
+ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes, search.routes)
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
 
@@ -61,6 +65,11 @@ class Services:
     rate_limits: RateLimitGuard
     health: HealthMonitor
     access_log: AccessLog
+    upstream_transport: httpx.AsyncBaseTransport | None = None  # tests: replaces the network
+    # Built by ``run`` (they need the running nursery); None before start-up and after shutdown.
+    providers: Providers | None = None
+    cache: TieredCache | None = None
+    search: SearchService | None = None
     _stop: trio.Event = field(default_factory=trio.Event)
     _stopped: trio.Event = field(default_factory=trio.Event)
 
@@ -73,8 +82,25 @@ class Services:
             async with self.system, trio.open_nursery() as nursery:
                 await nursery.start(self.health.run)
                 nursery.start_soon(self.access_log.run)
-                task_status.started()
-                await self._stop.wait()
+                # Providers and cache close (in-flight calls cancelled, last counts and read statistics
+                # written) when this block ends: before the database closes below.
+                async with open_providers(
+                    self.config, clock=self.clock, metrics=self.metrics, health=self.health,
+                    database=self.database, transport=self.upstream_transport,
+                ) as providers:
+                    cache = TieredCache.from_config(
+                        self.config.cache, executor=self.database, blobs=self.blobs, clock=self.clock,
+                        metrics=self.metrics,
+                    )
+                    async with cache.running():
+                        self.providers, self.cache = providers, cache
+                        async with SearchService.running(self.config, providers, cache, self.clock) as service:
+                            self.search = service
+                            try:
+                                task_status.started()
+                                await self._stop.wait()
+                            finally:
+                                self.search = self.cache = self.providers = None
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -101,9 +127,14 @@ class BooksTrackApp(QuartTrio):
 
 
 def create_app(
-    config: Config, *, clock: Clock | None = None, extra_routes: Iterable[RouteTable] = ()
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    extra_routes: Iterable[RouteTable] = (),
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
 ) -> BooksTrackApp:
-    """Build the app. ``extra_routes`` lets tests mount routes the shipped app does not serve."""
+    """Build the app. ``extra_routes`` lets tests mount routes the shipped app does not serve;
+    ``upstream_transport`` replaces the network under the provider clients (tests)."""
     clock = clock or Clock()
     app = BooksTrackApp(__name__)
     app.route_specs = []
@@ -124,6 +155,7 @@ def create_app(
         ),
         health=HealthMonitor(config, database),
         access_log=AccessLog(enabled=config.log.access_log),
+        upstream_transport=upstream_transport,
     )
     specs = install(app, (*ROUTE_TABLES, *extra_routes))
     for spec in specs:

@@ -1,4 +1,4 @@
-"""The ``bookstrack`` command: ``serve`` today; ``search``, ``import``, ``jobs``, ``fake-upstream`` and
+"""The ``bookstrack`` command: ``serve`` and ``fake-upstream`` today; ``search``, ``import``, ``jobs`` and
 ``bench`` join as their issues land.
 
 Owns argument parsing and turning a bad config into one clear line on stderr (exit 2), never a trace:
@@ -32,11 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="path to config.toml (default: built-in defaults)")
     serve.add_argument("--host", default=None, help="bind address (overrides [server] host)")
     serve.add_argument("--port", type=int, default=None, help="port (overrides [server] port; 0 = any free)")
+    fake = sub.add_parser("fake-upstream", help="run the fake Google Books / Open Library / ISBNdb / Wikidata server")
+    fake.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    fake.add_argument("--port", type=int, default=8788, help="port (default 8788; 0 = any free)")
+    fake.add_argument("--latency-ms", type=float, default=0.0, help="delay every answer by N ms")
+    fake.add_argument("--error-rate", type=float, default=0.0, help="answer this fraction of requests with 503")
+    fake.add_argument("--seed", type=int, default=0, help="seed of the error-rate draws")
+    fake.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "fake-upstream":  # a development tool: no configuration file, no database
+        return _fake_upstream(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -74,6 +83,44 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 _BIND_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+def _fake_upstream(args: argparse.Namespace) -> int:
+    from bookstrack.devtools.fake_upstream import (
+        ENV_NAMES,
+        FAKE_KEYS,
+        FakeUpstream,
+        is_loopback,
+        serve_fake_upstream,
+        wait_for_signal,
+    )
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        return _fail(f"refusing to listen on {args.host}: not a loopback address (add --allow-remote to allow it)", 2)
+    if args.latency_ms < 0 or not 0 <= args.error_rate <= 1:
+        return _fail("--latency-ms must be >= 0 and --error-rate from 0 to 1", 2)
+    configure_logging("INFO", "text")
+    app = FakeUpstream(latency_ms=args.latency_ms, error_rate=args.error_rate, seed=args.seed)
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(
+                partial(serve_fake_upstream, app, host=args.host, port=args.port, shutdown_trigger=wait_for_signal)
+            )
+            base = urls[0]
+            lines = [f"# BooksTrack fake upstream on {base} (control API: {base}/_control). Configure with:"]
+            lines += [f"{ENV_NAMES[name]}={url}" for name, url in app.base_urls(base).items()]
+            lines += [f"{name}={value}" for name, value in FAKE_KEYS.items()]
+            print("\n".join(lines), flush=True)
+
+    try:
+        trio.run(run)
+    except Exception as exc:
+        bind_error = _find(exc, OSError)
+        if bind_error is not None and bind_error.errno in _BIND_ERRORS:
+            return _fail(f"cannot listen on {args.host}:{args.port}: {bind_error.strerror}", 1)
+        raise
+    return 0
 
 
 def _find(exc: BaseException, kind: type[E]) -> E | None:

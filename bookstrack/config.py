@@ -39,6 +39,7 @@ DEFAULT_CORS_ORIGINS = [
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
@@ -87,7 +88,23 @@ class HealthConfig(_Section):
 
 
 class CacheConfig(_Section):
-    """Search cache tiers (``bookstrack/cache/``). Keys are added by the cache's own module."""
+    """Search cache tiers (``bookstrack/cache/``): memory LRU -> SQLite KV -> cold blobs. Times in seconds."""
+
+    memory_max_entries: AtLeastOne = 10_000  # entries held in memory
+    memory_max_bytes: AtLeastOne = 64 * 1024 * 1024  # bytes of encoded values held in memory
+    isbn_ttl: Positive = 90 * 86400.0  # ISBN lookups that found a book
+    title_ttl: Positive = 6 * 3600.0  # title searches
+    advanced_ttl: Positive = 6 * 3600.0  # advanced (title + author) searches
+    author_ttl: Positive = 6 * 3600.0  # author searches (legacy /search/author)
+    editions_ttl: Positive = 7 * 86400.0  # edition searches
+    wikidata_ttl: Positive = 7 * 86400.0  # Wikidata author facts
+    negative_ttl: Positive = 300.0  # "no result" answers (provider errors are never cached)
+    archive_after: Positive = 30 * 86400.0  # KV entries not read for this long move to the cold tier
+    archive_batch: AtLeastOne = 500  # entries archived per transaction
+    purge_batch: AtLeastOne = 1000  # expired rows deleted per transaction
+    purge_interval: Positive = 3600.0  # seconds between purges of expired KV rows and cold entries
+    read_stats_flush_interval: Positive = 60.0  # seconds between writes of buffered read statistics
+    read_stats_max_pending: AtLeastOne = 10_000  # distinct keys buffered before an early flush
 
 
 class OffloadConfig(_Section):
@@ -95,25 +112,60 @@ class OffloadConfig(_Section):
 
 
 class ProviderConfig(_Section):
+    """One upstream provider: where it is, how long one attempt may take, and its budget (API.md §5).
+
+    The subclasses below carry each provider's own defaults, so a section that sets only some keys
+    (``BOOKSTRACK_PROVIDERS__ISBNDB__RATE_PER_SECOND=3``) keeps that provider's defaults for the rest.
+    """
+
     base_url: str
-    timeout: Positive = 10.0
+    timeout: Positive = 10.0  # seconds one HTTP attempt may take
+    rate_per_second: Positive = 1.0  # requests per second, shared by every caller (no burst: spaced 1/rate)
+    per_day: NonNegativeInt = 0  # requests per UTC day; 0 = no daily cap
+    max_attempts: AtLeastOne = 3  # HTTP attempts per call (retries on 5xx, 429 and transport errors)
+    budget_wait: NonNegative = 5.0  # seconds a call may wait for a request slot before failing ("budget")
+    deadline: Positive = 30.0  # seconds one call may take in all: slots, attempts and backoff
+
+
+class GoogleBooksConfig(ProviderConfig):
+    base_url: str = "https://www.googleapis.com"
+    rate_per_second: Positive = 5.0
+    per_day: NonNegativeInt = 1000  # the default quota of one API key (raisable in Google's console)
+
+
+class OpenLibraryConfig(ProviderConfig):
+    base_url: str = "https://openlibrary.org"
+    rate_per_second: Positive = 3.0  # with an identifying User-Agent (1/s without)
+
+
+class IsbndbConfig(ProviderConfig):
+    base_url: str = "https://api2.isbndb.com"
+    rate_per_second: Positive = 1.0  # the basic plan (Premium 3/s, Pro 5/s on their own hosts)
+    per_day: NonNegativeInt = 1000
+
+
+class WikidataConfig(ProviderConfig):
+    base_url: str = "https://www.wikidata.org"
+    rate_per_second: Positive = 5.0
+    author_deadline: Positive = 0.25  # seconds a search waits for author facts; the rest resolve in the background
+    max_concurrent: AtLeastOne = 4  # author lookups running at once (process-wide)
+
+
+class GeminiConfig(ProviderConfig):
+    base_url: str = "https://generativelanguage.googleapis.com"
+    timeout: Positive = 60.0
+    rate_per_second: Positive = 1.0
+    max_attempts: AtLeastOne = 2
+    deadline: Positive = 150.0
 
 
 class ProvidersConfig(_Section):
     user_agent: str = "BooksTrack/0.1 (self-hosted; https://github.com/bookstrack)"
-    google_books: ProviderConfig = msgspec.field(
-        default_factory=lambda: ProviderConfig(base_url="https://www.googleapis.com")
-    )
-    openlibrary: ProviderConfig = msgspec.field(
-        default_factory=lambda: ProviderConfig(base_url="https://openlibrary.org")
-    )
-    isbndb: ProviderConfig = msgspec.field(default_factory=lambda: ProviderConfig(base_url="https://api2.isbndb.com"))
-    wikidata: ProviderConfig = msgspec.field(
-        default_factory=lambda: ProviderConfig(base_url="https://www.wikidata.org")
-    )
-    gemini: ProviderConfig = msgspec.field(
-        default_factory=lambda: ProviderConfig(base_url="https://generativelanguage.googleapis.com", timeout=60.0)
-    )
+    google_books: GoogleBooksConfig = msgspec.field(default_factory=GoogleBooksConfig)
+    openlibrary: OpenLibraryConfig = msgspec.field(default_factory=OpenLibraryConfig)
+    isbndb: IsbndbConfig = msgspec.field(default_factory=IsbndbConfig)
+    wikidata: WikidataConfig = msgspec.field(default_factory=WikidataConfig)
+    gemini: GeminiConfig = msgspec.field(default_factory=GeminiConfig)
 
 
 class Secrets(msgspec.Struct, kw_only=True):

@@ -5,11 +5,16 @@ The tree (whose fault it is decides the branch)::
     BookstrackError                 code, status, message (args[0]), details
     ├── ClientError                 the request is wrong; the client can fix it (4xx)
     │   ├── InvalidRequest          INVALID_REQUEST 400 (malformed JSON, wrong types)
+    │   ├── InvalidIsbn             INVALID_ISBN 400 (not an ISBN-10/13, or a wrong check digit)
+    │   ├── InvalidQuery            INVALID_QUERY 400 (a search's required query parameter is blank)
     │   ├── NotFound                NOT_FOUND 404
     │   ├── PayloadTooLarge         PAYLOAD_TOO_LARGE 413 (middleware family)
     │   └── RateLimited             RATE_LIMIT_EXCEEDED 429 (middleware family)
-    ├── ServerError                 our fault (5xx)
-    │   └── InternalError           INTERNAL_ERROR 500
+    ├── ServerError                 our fault (5xx), or an upstream's we could not hide
+    │   ├── InternalError           INTERNAL_ERROR 500
+    │   └── ProviderError           PROVIDER_ERROR 503 (details: provider, reason; or providers)
+    │       ├── ProviderTimeout     PROVIDER_TIMEOUT 504 (reason "timeout")
+    │       └── ProviderUnavailable PROVIDER_ERROR 503 (reason "unconfigured": no API key)
     └── ConfigError                 bad configuration at start-up (never reaches a client)
 
 How an error is drawn on the wire (which body family) is the web layer's job (``web/envelope.py``);
@@ -19,16 +24,22 @@ their classes here, each with a unique code listed in ``docs/errors.md``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "BookstrackError",
     "ClientError",
     "ConfigError",
     "InternalError",
+    "InvalidIsbn",
+    "InvalidQuery",
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "ProviderError",
+    "ProviderReason",
+    "ProviderTimeout",
+    "ProviderUnavailable",
     "RateLimited",
     "ServerError",
 ]
@@ -63,6 +74,20 @@ class InvalidRequest(ClientError):
     status = 400
 
 
+class InvalidIsbn(ClientError):
+    """The text is not an ISBN-10 or ISBN-13, or its check digit is wrong (``books/isbn.py``)."""
+
+    code = "INVALID_ISBN"
+    status = 400
+
+
+class InvalidQuery(ClientError):
+    """A search route's required query parameter is missing or blank (reference §3.1)."""
+
+    code = "INVALID_QUERY"
+    status = 400
+
+
 class NotFound(ClientError):
     code = "NOT_FOUND"
     status = 404
@@ -91,6 +116,53 @@ class ServerError(BookstrackError):
 class InternalError(ServerError):
     code = "INTERNAL_ERROR"
     status = 500
+
+
+# Why a provider call failed (``details.reason``). "budget" is our own refusal: no request slot within the
+# call's wait (API.md §5); "rate_limited" is the upstream's 429; "rejected" is any other 4xx (a bad or
+# exhausted key: Google reports a spent quota as 400/403); "unreachable" is a connection that failed.
+ProviderReason = Literal[
+    "timeout", "http_5xx", "rate_limited", "budget", "bad_response", "unreachable", "rejected", "unconfigured"
+]
+
+
+class ProviderError(ServerError):
+    """An upstream provider failed after our retries, or was not asked (no budget, no key).
+
+    Raised by ``bookstrack/providers`` (``provider`` and ``reason`` set: ``details`` is
+    ``{"provider", "reason", ...}``); a route whose every provider failed raises it with
+    ``details={"providers": {...}}`` instead. Never a "not found": callers must not cache it as one.
+    """
+
+    code = "PROVIDER_ERROR"
+    status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        reason: ProviderReason | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if provider is not None or reason is not None:
+            extra = details if isinstance(details, dict) else {}
+            details = {"provider": provider, "reason": reason, **extra}
+        super().__init__(message, details=details, headers=headers)
+        self.provider = provider
+        self.reason = reason
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within its timeout (on the last attempt)."""
+
+    code = "PROVIDER_TIMEOUT"
+    status = 504
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be called at all: its API key is not configured. Callers skip it."""
 
 
 class ConfigError(BookstrackError):

@@ -37,6 +37,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO instance (id, instance_id, created_at) VALUES (1, lower(hex(randomblob(16))), :now)",
         ),
     ),
+    Migration(
+        2,
+        "cache: key/value tier and cold index",
+        (
+            # bookstrack/cache/kv.py: one wrapped value per key; times are epoch seconds.
+            "CREATE TABLE cache_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, stored_at REAL NOT NULL, "
+            "expires_at REAL NOT NULL, last_read_at REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0, "
+            "quality REAL, negative INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX cache_kv_expires_at ON cache_kv (expires_at)",  # purge
+            "CREATE INDEX cache_kv_last_read_at ON cache_kv (last_read_at)",  # archival
+            # bookstrack/cache/cold.py: where each archived entry's blob is.
+            "CREATE TABLE cache_cold (key TEXT PRIMARY KEY, blob_key TEXT NOT NULL, stored_at REAL NOT NULL, "
+            "expires_at REAL NOT NULL, archived_at REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0, "
+            "quality REAL, size INTEGER NOT NULL)",
+            "CREATE INDEX cache_cold_expires_at ON cache_cold (expires_at)",
+        ),
+    ),
+    Migration(
+        3,
+        "providers: searched ISBNs per day",
+        (
+            # bookstrack/providers/isbn_counts.py: how often each ISBN was searched per UTC day (the cover
+            # harvest reads the most-searched ones). day is "YYYY-MM-DD"; isbn the canonical ISBN-13.
+            "CREATE TABLE isbn_search_counts (day TEXT NOT NULL, isbn TEXT NOT NULL, count INTEGER NOT NULL, "
+            "PRIMARY KEY (day, isbn)) WITHOUT ROWID",
+            "CREATE INDEX isbn_search_counts_top ON isbn_search_counts (day, count DESC)",
+        ),
+    ),
 )
 
 

@@ -1,0 +1,161 @@
+"""A strict mirror of what the iOS client decodes (clients.md §4.1–4.2), for tests to decode our JSON with.
+
+Written from the client's rules, not from ``bookstrack.books.dto``, so drift on either side shows up:
+enum values are spelled out here; integers are ``int`` (msgspec rejects ``1.0`` for ``int``); unknown keys
+are ignored, as the client ignores them. Stricter than the client on purpose: the arrays the client
+would default by hand, and the enum fields it would default when missing, are required here, because our
+contract (API.md §2) always sends them. Optional fields accept ``null`` (the client does); tests that
+forbid ``null`` check the raw JSON separately (``assert_no_null``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+EditionFormat = Literal["Hardcover", "Paperback", "E-book", "Audiobook", "Mass Market"]
+AuthorGender = Literal["Female", "Male", "Non-binary", "Other", "Unknown"]
+CulturalRegion = Literal[
+    "Africa",
+    "Asia",
+    "Europe",
+    "North America",
+    "South America",
+    "Oceania",
+    "Middle East",
+    "Caribbean",
+    "Central Asia",
+    "Indigenous",
+    "International",
+]
+ReviewStatus = Literal["verified", "needsReview", "userEdited"]
+DataProvider = Literal["google-books", "openlibrary", "isbndb", "gemini"]
+
+
+class BoundingBox(msgspec.Struct):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class Work(msgspec.Struct):
+    title: str
+    subjectTags: list[str]
+    goodreadsWorkIDs: list[str]
+    amazonASINs: list[str]
+    librarythingIDs: list[str]
+    googleBooksVolumeIDs: list[str]
+    isbndbQuality: int
+    reviewStatus: ReviewStatus
+    originalLanguage: str | None = None
+    firstPublicationYear: int | None = None
+    description: str | None = None
+    coverImageURL: str | None = None
+    synthetic: bool | None = None
+    primaryProvider: DataProvider | None = None
+    contributors: list[DataProvider] | None = None
+    openLibraryID: str | None = None
+    openLibraryWorkID: str | None = None
+    isbndbID: str | None = None
+    googleBooksVolumeID: str | None = None
+    goodreadsID: str | None = None
+    lastISBNDBSync: str | None = None
+    originalImagePath: str | None = None
+    boundingBox: BoundingBox | None = None
+
+
+class Edition(msgspec.Struct):
+    isbns: list[str]
+    format: EditionFormat
+    amazonASINs: list[str]
+    googleBooksVolumeIDs: list[str]
+    librarythingIDs: list[str]
+    isbndbQuality: int
+    isbn: str | None = None
+    title: str | None = None
+    publisher: str | None = None
+    publicationDate: str | None = None
+    pageCount: int | None = None
+    coverImageURL: str | None = None
+    editionTitle: str | None = None
+    editionDescription: str | None = None
+    language: str | None = None
+    primaryProvider: DataProvider | None = None
+    contributors: list[DataProvider] | None = None
+    openLibraryID: str | None = None
+    openLibraryEditionID: str | None = None
+    isbndbID: str | None = None
+    googleBooksVolumeID: str | None = None
+    goodreadsID: str | None = None
+    lastISBNDBSync: str | None = None
+
+
+class Author(msgspec.Struct):
+    name: str
+    gender: AuthorGender
+    culturalRegion: CulturalRegion | None = None
+    nationality: str | None = None
+    birthYear: int | None = None
+    deathYear: int | None = None
+    openLibraryID: str | None = None
+    isbndbID: str | None = None
+    googleBooksID: str | None = None
+    goodreadsID: str | None = None
+    bookCount: int | None = None
+
+
+class BookSearch(msgspec.Struct):
+    """``data`` of the ``/v1`` search routes; ``works[i]`` pairs with ``editions[i]``."""
+
+    works: list[Work]
+    editions: list[Edition]
+    authors: list[Author]
+
+
+class Metadata(msgspec.Struct):
+    timestamp: str
+    traceId: str | None = None
+    processingTime: int | None = None
+    provider: str | None = None
+    cached: bool | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    message: str
+    code: str | None = None
+    details: Any = None
+
+
+class Envelope(msgspec.Struct, Generic[T]):
+    data: T | None
+    metadata: Metadata
+    error: ErrorBody | None = None
+
+
+def decode(data: bytes, type: Any) -> Any:
+    """Decode ``data`` as the client would (raises ``msgspec.ValidationError`` where the client throws)."""
+    return msgspec.json.decode(data, type=type)
+
+
+def assert_no_null(value: Any, path: str = "$") -> None:
+    """Fail if ``null`` appears anywhere in decoded JSON ``value`` (DTOs never carry ``null``)."""
+    assert value is not None, f"null at {path}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert_no_null(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_no_null(item, f"{path}[{i}]")
+
+
+def assert_search_response(body: bytes) -> BookSearch:
+    """Decode a ``/v1`` search envelope strictly and check ``works[i]``↔``editions[i]`` line up."""
+    envelope = decode(body, Envelope[BookSearch])
+    assert envelope.data is not None
+    assert len(envelope.data.works) == len(envelope.data.editions)
+    assert_no_null(msgspec.json.decode(body)["data"], "$.data")
+    return envelope.data
