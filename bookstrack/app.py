@@ -33,7 +33,7 @@ from bookstrack.providers.registry import Providers, open_providers
 from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import health, search
+from bookstrack.web import external, health, legacy, search
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -46,7 +46,7 @@ __all__ = ["BooksTrackApp", "Services", "create_app", "ROUTE_TABLES"]
 log = logging.getLogger("bookstrack")
 
 # Every area's route table; each later area adds its own here.
-ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes, search.routes)
+ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes, search.routes, legacy.routes, external.routes)
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
 

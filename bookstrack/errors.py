@@ -7,6 +7,9 @@ The tree (whose fault it is decides the branch)::
     │   ├── InvalidRequest          INVALID_REQUEST 400 (malformed JSON, wrong types)
     │   ├── InvalidIsbn             INVALID_ISBN 400 (not an ISBN-10/13, or a wrong check digit)
     │   ├── InvalidQuery            INVALID_QUERY 400 (a search's required query parameter is blank)
+    │   ├── MissingParam            MISSING_PARAM 400 (legacy routes: a required parameter is absent)
+    │   ├── InvalidParam            INVALID_PARAM 400 (legacy routes: a parameter out of range)
+    │   ├── MethodNotAllowed        METHOD_NOT_ALLOWED 405 (only ``/search/advanced``)
     │   ├── NotFound                NOT_FOUND 404
     │   ├── PayloadTooLarge         PAYLOAD_TOO_LARGE 413 (middleware family)
     │   └── RateLimited             RATE_LIMIT_EXCEEDED 429 (middleware family)
@@ -33,7 +36,10 @@ __all__ = [
     "InternalError",
     "InvalidIsbn",
     "InvalidQuery",
+    "InvalidParam",
     "InvalidRequest",
+    "MethodNotAllowed",
+    "MissingParam",
     "NotFound",
     "PayloadTooLarge",
     "ProviderError",
@@ -86,6 +92,27 @@ class InvalidQuery(ClientError):
 
     code = "INVALID_QUERY"
     status = 400
+
+
+class MissingParam(ClientError):
+    """A legacy route's required parameter is absent (reference §3.9–3.10; legacy family)."""
+
+    code = "MISSING_PARAM"
+    status = 400
+
+
+class InvalidParam(ClientError):
+    """A legacy route's parameter is out of range (reference §3.9.3)."""
+
+    code = "INVALID_PARAM"
+    status = 400
+
+
+class MethodNotAllowed(ClientError):
+    """The one 405 we answer: ``/search/advanced`` with a method other than GET or POST (reference §3.9.4)."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
 
 
 class NotFound(ClientError):

@@ -141,21 +141,6 @@ class _Attempts:
         return Negative(payload) if self.failures else payload
 
 
-def _natural_order(records: list[BookRecord]) -> list[BookRecord]:
-    """ISBNdb credits authors as ``Last, First``; the others (and the client) use ``First Last``. Rewrite
-    names with exactly one comma so that merging sees one author, not two."""
-    out = []
-    for record in records:
-        authors = []
-        for author in record.authors:
-            last, comma, first = author.name.partition(",")
-            if comma and "," not in first and first.strip() and last.strip():
-                author = msgspec.structs.replace(author, name=f"{first.strip()} {last.strip()}")
-            authors.append(author)
-        out.append(msgspec.structs.replace(record, authors=authors))
-    return out
-
-
 def _provider_name(records: Sequence[BookRecord]) -> str:
     if not records:
         return "none"
@@ -281,7 +266,7 @@ class SearchService:
                     "isbndb", self.providers.isbndb.search, title, author=author, page_size=MAX_RESULTS
                 )
                 if answer is not _FAILED:
-                    records = _natural_order(normalize_books(answer))
+                    records = normalize_books(answer)
             records = dedupe_by_isbn(records)
             return attempts.settle(SearchPayload(records, _provider_name(records)), not records)
 
@@ -323,7 +308,7 @@ class SearchService:
             answer = await attempts.call("isbndb", p.isbndb.book, isbn13)
             if answer is not _FAILED and answer is not None:
                 record = normalize_book_response(answer)
-                found["isbndb"] = _natural_order([record]) if record is not None else []
+                found["isbndb"] = [record] if record is not None else []
 
         async with trio.open_nursery() as nursery:
             for task in (isbndb, google, openlibrary):
@@ -356,7 +341,7 @@ class SearchService:
                 )
                 if answer is not _FAILED and answer is not None:
                     records = [
-                        r for r in _natural_order(normalize_books(answer))
+                        r for r in normalize_books(answer)
                         if any(wanted_author in fold(a.name) for a in r.authors)
                     ]
                     records.sort(key=lambda r: -r.edition.isbndbQuality)
@@ -462,7 +447,7 @@ class SearchService:
         async def isbndb() -> None:
             answer = await attempts.call("isbndb", p.isbndb.books, isbns)
             if answer is not _FAILED:
-                isbndb_found.extend(_natural_order(normalize_books(answer)))
+                isbndb_found.extend(normalize_books(answer))
 
         async def google(isbn13: str) -> None:
             answer = await attempts.call("google_books", p.google_books.search_isbn, isbn13)

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookstrack.books.dto import AuthorDTO, DataProvider, EditionFormat
-from bookstrack.books.normalize.isbndb import normalize_book, normalize_book_response, normalize_books, quality
+from bookstrack.books.normalize.isbndb import (
+    natural_order,
+    normalize_book,
+    normalize_book_response,
+    normalize_books,
+    quality,
+)
 from tests.unit.normalize_support import (
     as_json,
     check_record,
@@ -188,3 +194,17 @@ def test_any_book_answer_never_raises(data):
 def test_any_list_answer_never_raises(data):
     for record in normalize_books(as_json(data)):
         check_record(record)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Tolkien, J. R. R.", "J. R. R. Tolkien"),
+        ("J. R. R. Tolkien", "J. R. R. Tolkien"),
+        ("King, Martin Luther, Jr.", "King, Martin Luther, Jr."),
+        ("Plato", "Plato"),
+        (", Anonymous", ", Anonymous"),
+    ],
+)
+def test_isbndb_last_first_names_are_turned_around(given, expected):
+    assert natural_order(given) == expected

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bookstrack.books.dto import AuthorDTO, BookRecord, EditionDTO, EditionFormat, WorkDTO
+from bookstrack.books.dto import EditionDTO, EditionFormat
 from bookstrack.cache import Negative
 from bookstrack.errors import ProviderError, ProviderTimeout, ProviderUnavailable
-from bookstrack.search.service import _FAILED, _Attempts, _natural_order, _Uncached, sort_editions, title_matches
+from bookstrack.search.service import _FAILED, _Attempts, _Uncached, sort_editions, title_matches
 
 
 def test_title_matches():
@@ -29,14 +29,6 @@ def test_sort_editions():
         EditionDTO(isbn="5", format=EditionFormat.HARDCOVER),
     ]
     assert [e.isbn for e in sort_editions(editions)] == ["5", "4", "3", "2", "1"]
-
-
-def test_natural_order_of_isbndb_names():
-    record = BookRecord(
-        work=WorkDTO(title="t"), edition=EditionDTO(),
-        authors=[AuthorDTO(name="Tolkien, J. R. R."), AuthorDTO(name="Plato"), AuthorDTO(name="A, B, C")],
-    )
-    assert [a.name for a in _natural_order([record])[0].authors] == ["J. R. R. Tolkien", "Plato", "A, B, C"]
 
 
 async def _ok() -> str:

@@ -6,7 +6,9 @@ and no cover (ISBNdb's ``image`` belongs to the edition). Edition: ISBNs, ``publ
 ``pages``, format from ``binding`` (hardcover/hardback → Hardcover, paperback/trade paper → Paperback,
 ebook/kindle/digital → E-book, audio → Audiobook, else Paperback), ``image`` over https, ``title_long`` as
 ``editionTitle`` when it differs from ``title``, ``synopsis`` as ``editionDescription``. Authors: the
-``authors`` names (none → no authors: ISBNdb never had a placeholder).
+``authors`` names (none → no authors: ISBNdb never had a placeholder), turned from ISBNdb's ``Last, First``
+into the ``First Last`` every other provider (and the client) uses, so that merging sees one author; a
+name with more than one comma (``King, Martin Luther, Jr.``) is left as written.
 
 Quality (0–100): 50, +20 ``image``, +10 ``synopsis`` longer than 50 characters, +5 ``pages`` > 0, +5
 ``publisher``, +5 ``subjects``, +5 ``authors``.
@@ -129,5 +131,13 @@ def normalize_book(book: Any) -> BookRecord | None:
         isbndbID=isbndb_id,
         isbndbQuality=score,
     )
-    authors = authors_from_names(strings(fields.get("authors")), placeholder=False)
+    authors = authors_from_names([natural_order(n) for n in strings(fields.get("authors"))], placeholder=False)
     return BookRecord(work=work, edition=edition, authors=authors)
+
+
+def natural_order(name: str) -> str:
+    """``Tolkien, J. R. R.`` → ``J. R. R. Tolkien``; anything without exactly one comma is unchanged."""
+    last, comma, first = name.partition(",")
+    if comma and "," not in first and first.strip() and last.strip():
+        return f"{first.strip()} {last.strip()}"
+    return name
