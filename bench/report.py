@@ -1,7 +1,8 @@
-"""Every benchmark in one go: ``python -m bench.report`` (``make bench``), about two minutes.
+"""Every benchmark in one go: ``python -m bench.report`` (``make bench``), about three minutes.
 
-Runs ``bench.health`` (HTTP ours vs bare, the front door in-process, the whole app in-process) and
-``bench.rate_limit`` (one decision vs the actor runtime's baselines), then prints all figures together
+Runs ``bench.health`` (HTTP ours vs bare, the front door in-process, the whole app in-process),
+``bench.rate_limit`` (one decision vs the actor runtime's baselines) and ``bench.search`` (cached and cold
+ISBN lookups and a 100-ISBN batch against the fake upstream at 50 ms), then prints all figures together
 with a summary against the targets. ``--json`` prints the raw figures instead; ``--quick`` shortens the
 HTTP part (fewer, shorter rounds) for a smoke run.
 """
@@ -16,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from bench import health, rate_limit
+from bench import health, rate_limit, search
 
 __all__ = ["run", "main"]
 
@@ -39,6 +40,9 @@ def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
     results: dict[str, Any] = {"health": health.run(connections=connections, log=_progress, **http_args)}
     _progress("rate-limit decision ...")
     results["rate_limit"] = rate_limit.run()
+    _progress("search against the fake upstream ...")
+    search_args = {"rounds": 2, "duration": 2.0} if quick else {}
+    results["search"] = search.run(connections=connections, log=_progress, **search_args)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     return results
 
@@ -75,9 +79,11 @@ def _summary(results: dict[str, Any]) -> str:
         first = many["first ask (activation)"]
         rows.append((f"  {many['keys']} new keys, µs p50 / p99", f"{first['p50_us']:.1f} / {first['p99_us']:.1f}",
                      "", ""))
+    rows += [(name, value, target, "ok" if verdict == "OK" else verdict)
+             for name, value, target, verdict in search.summary_rows(results["search"])]
     width = max(len(r[0]) for r in rows)
     lines = ["Summary", "-------"]
-    lines += [f"  {name:<{width}}  {value:<28}{target:<11}{verdict}" for name, value, target, verdict in rows]
+    lines += [f"  {name:<{width}}  {value:<32}{target:<11}{verdict}" for name, value, target, verdict in rows]
     lines.append(f"  (whole report: {results['elapsed_s']:.0f} s)")
     return "\n".join(lines)
 
@@ -90,6 +96,7 @@ def format_results(results: dict[str, Any], started: str) -> str:
         header,
         health.format_results(results["health"]),
         rate_limit.format_results(results["rate_limit"]),
+        search.format_results(results["search"]),
         _summary(results),
     ])
 

@@ -222,22 +222,22 @@ class SearchService:
 
     # -- title / advanced --------------------------------------------------------------------------
 
+    async def _google_then_openlibrary(self, attempts: _Attempts, text: str) -> list[BookRecord]:
+        """Google Books' answer, or Open Library's when Google had none (reference §8.4)."""
+        answer = await attempts.call("google_books", self.providers.google_books.search, text, max_results=MAX_RESULTS)
+        records = normalize_volumes(answer) if answer is not _FAILED else []
+        if not records:
+            answer = await attempts.call("openlibrary", self.providers.openlibrary.search, text, limit=MAX_RESULTS)
+            records = normalize_search(answer) if answer is not _FAILED else []
+        return records
+
     async def title(self, query: str) -> SearchResult:
         text = query.strip()
         key = cache_key("v1:title", title=title_key(text))
 
         async def load() -> Any:
             attempts = _Attempts()
-            records: list[BookRecord] = []
-            answer = await attempts.call(
-                "google_books", self.providers.google_books.search, text, max_results=MAX_RESULTS
-            )
-            if answer is not _FAILED:
-                records = normalize_volumes(answer)
-            if not records:
-                answer = await attempts.call("openlibrary", self.providers.openlibrary.search, text, limit=MAX_RESULTS)
-                if answer is not _FAILED:
-                    records = normalize_search(answer)
+            records = await self._google_then_openlibrary(attempts, text)
             records = dedupe_by_isbn(records)
             return attempts.settle(SearchPayload(records, _provider_name(records)), not records)
 
@@ -251,16 +251,7 @@ class SearchService:
 
         async def load() -> Any:
             attempts = _Attempts()
-            records: list[BookRecord] = []
-            answer = await attempts.call(
-                "google_books", self.providers.google_books.search, text, max_results=MAX_RESULTS
-            )
-            if answer is not _FAILED:
-                records = normalize_volumes(answer)
-            if not records:
-                answer = await attempts.call("openlibrary", self.providers.openlibrary.search, text, limit=MAX_RESULTS)
-                if answer is not _FAILED:
-                    records = normalize_search(answer)
+            records = await self._google_then_openlibrary(attempts, text)
             if not records and title and author:
                 answer = await attempts.call(
                     "isbndb", self.providers.isbndb.search, title, author=author, page_size=MAX_RESULTS
