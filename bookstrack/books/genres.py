@@ -12,6 +12,7 @@ skipped; the original passed ``""`` through as a tag.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Final
 
@@ -97,10 +98,16 @@ def _levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
+@functools.lru_cache(maxsize=8192)
 def _fuzzy(genre: str) -> str | None:
+    """The canonical genre within ``FUZZY_THRESHOLD`` similarity, or None. Cached: providers repeat their
+    subject strings endlessly, and each miss costs a Levenshtein per canonical genre."""
     lower = genre.lower()
     best, best_similarity = None, 0.0
     for canonical in CANONICAL_GENRES:
+        longest = max(len(lower), len(canonical))
+        if abs(len(lower) - len(canonical)) > (1 - FUZZY_THRESHOLD) * longest:
+            continue  # the length difference alone keeps it under the threshold
         similarity = 1 - _levenshtein(lower, canonical.lower()) / max(len(lower), len(canonical))
         if similarity > best_similarity and similarity >= FUZZY_THRESHOLD:
             best, best_similarity = canonical, similarity

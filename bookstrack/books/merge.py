@@ -34,6 +34,7 @@ of records from different providers; ``merge([r, r]) == merge([r])``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -133,11 +134,14 @@ def _isbns(values: list[list[str]]) -> list[str]:
     return [v for v in cleaned if len(v) == 13] + [v for v in cleaned if len(v) != 13]
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    # msgspec.structs.fields re-reads the type annotations on every call: once per class is enough.
+    return tuple(f.name for f in msgspec.structs.fields(cls))
+
+
 def _merge_structs(cls: type[S], items: Sequence[S], policies: dict[str, Policy]) -> S:
-    values = {
-        f.name: policies.get(f.name, _first)([getattr(item, f.name) for item in items])
-        for f in msgspec.structs.fields(cls)
-    }
+    values = {name: policies.get(name, _first)([getattr(item, name) for item in items]) for name in _field_names(cls)}
     return cls(**{name: value for name, value in values.items() if value is not None})
 
 
