@@ -112,7 +112,11 @@ def _children_cpu() -> float:
 
 
 class Server:
-    """One server subprocess with stdout+stderr in a log file; ``port`` is read from its log."""
+    """One server subprocess with stdout+stderr in a log file; ``port`` is read from its log (the first
+    match of ``port_line``), and it is ready once ``GET ready_path`` answers 200."""
+
+    port_line: re.Pattern[bytes] = RUNNING_ON
+    ready_path = "/health"
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
@@ -131,7 +135,7 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            match = RUNNING_ON.search(self.log_path.read_bytes())
+            match = self.port_line.search(self.log_path.read_bytes())
             if match:
                 self.port = int(match.group(1))
                 break
@@ -140,7 +144,7 @@ class Server:
             raise RuntimeError(f"{self.name} did not report its port within {timeout}s:\n{self.log_tail()}")
         while time.monotonic() < deadline:
             try:
-                status, _ = http_get(self.port)
+                status, _ = http_get(self.port, self.ready_path)
                 if status == 200:
                     return
             except (OSError, ValueError):
@@ -148,7 +152,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not answer 200 on /health within {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} did not answer 200 on {self.ready_path} within {timeout}s:\n{self.log_tail()}")
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None

@@ -67,30 +67,8 @@ class FakeUpstreamServer(Server):
     """``bookstrack fake-upstream`` in a subprocess: the port comes from its first stdout line, and it is
     ready once ``GET /_control`` answers 200."""
 
-    def start(self, timeout: float = 30.0) -> None:
-        with open(self.log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            match = FAKE_LINE.search(self.log_path.read_bytes())
-            if match:
-                self.port = int(match.group(1))
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{self.name} did not report its port within {timeout}s:\n{self.log_tail()}")
-        while time.monotonic() < deadline:
-            try:
-                if health.http_get(self.port, "/_control")[0] == 200:
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not answer /_control within {timeout}s:\n{self.log_tail()}")
+    port_line = FAKE_LINE
+    ready_path = "/_control"
 
 
 class Client:
