@@ -16,6 +16,8 @@ import functools
 from collections.abc import Iterable
 from typing import Final
 
+from bookstrack.books.matching import similarity
+
 __all__ = ["CANONICAL_GENRES", "FUZZY_THRESHOLD", "PROVIDER_MAPPINGS", "normalize_genres"]
 
 FUZZY_THRESHOLD: Final = 0.85
@@ -88,16 +90,6 @@ def _variation_index() -> dict[str, str]:
 _VARIATIONS: Final = _variation_index()
 
 
-def _levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 @functools.lru_cache(maxsize=8192)
 def _fuzzy(genre: str) -> str | None:
     """The canonical genre within ``FUZZY_THRESHOLD`` similarity, or None. Cached: providers repeat their
@@ -108,9 +100,9 @@ def _fuzzy(genre: str) -> str | None:
         longest = max(len(lower), len(canonical))
         if abs(len(lower) - len(canonical)) > (1 - FUZZY_THRESHOLD) * longest:
             continue  # the length difference alone keeps it under the threshold
-        similarity = 1 - _levenshtein(lower, canonical.lower()) / max(len(lower), len(canonical))
-        if similarity > best_similarity and similarity >= FUZZY_THRESHOLD:
-            best, best_similarity = canonical, similarity
+        score = similarity(lower, canonical.lower())
+        if score > best_similarity and score >= FUZZY_THRESHOLD:
+            best, best_similarity = canonical, score
     return best
 
 

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import trio
-
+from bookstrack.providers.batching import in_chunks, unique_isbns
 from bookstrack.providers.upstream import Upstream
 
 __all__ = ["IsbndbClient", "ISBNS_PER_REQUEST", "MAX_PAGE_SIZE"]
@@ -43,7 +42,7 @@ class IsbndbClient:
         """``POST /books`` with body ``isbns=a,b,c`` → the books ISBNdb knows (the answers' ``data`` items,
         unchecked). Duplicates are asked once; more than ``ISBNS_PER_REQUEST`` are split into requests."""
         self._require_key()
-        unique = list(dict.fromkeys(i.strip() for i in isbns if i and i.strip()))
+        unique = unique_isbns(isbns)
         found: list[Any] = []
 
         async def one(chunk: list[str]) -> None:
@@ -54,13 +53,7 @@ class IsbndbClient:
             if isinstance(items, list):
                 found.extend(items)
 
-        chunks = [unique[i : i + ISBNS_PER_REQUEST] for i in range(0, len(unique), ISBNS_PER_REQUEST)]
-        if len(chunks) == 1:
-            await one(chunks[0])
-        elif chunks:
-            async with trio.open_nursery() as nursery:
-                for chunk in chunks:
-                    nursery.start_soon(one, chunk)
+        await in_chunks(unique, ISBNS_PER_REQUEST, one)
         return found
 
     async def search_books(

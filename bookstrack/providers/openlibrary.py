@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import trio
-
+from bookstrack.providers.batching import in_chunks, unique_isbns
 from bookstrack.providers.upstream import Upstream
 
 __all__ = ["OpenLibraryClient", "SEARCH_FIELDS", "BIBKEYS_PER_REQUEST"]
@@ -78,7 +77,7 @@ class OpenLibraryClient:
         """``/api/books?bibkeys=ISBN:a,ISBN:b&format=json&jscmd=data``: ``{"ISBN:a": {...}, ...}`` for the
         ISBNs Open Library knows (the others are absent). Duplicates are asked once; more than
         ``BIBKEYS_PER_REQUEST`` ISBNs are split into concurrent requests (each within the budget)."""
-        unique = list(dict.fromkeys(i.strip() for i in isbns if i and i.strip()))
+        unique = unique_isbns(isbns)
         merged: dict[str, Any] = {}
 
         async def one(chunk: list[str]) -> None:
@@ -88,13 +87,7 @@ class OpenLibraryClient:
             if isinstance(answer, dict):
                 merged.update(answer)
 
-        chunks = [unique[i : i + BIBKEYS_PER_REQUEST] for i in range(0, len(unique), BIBKEYS_PER_REQUEST)]
-        if len(chunks) == 1:
-            await one(chunks[0])
-        elif chunks:
-            async with trio.open_nursery() as nursery:
-                for chunk in chunks:
-                    nursery.start_soon(one, chunk)
+        await in_chunks(unique, BIBKEYS_PER_REQUEST, one)
         return merged
 
     async def _search(self, params: dict[str, str | int]) -> Any:

@@ -31,7 +31,7 @@ import trio
 from bookstrack.books.dto import BookRecord
 from bookstrack.books.isbn import canonical_isbn, clean_isbn
 from bookstrack.books.keys import author_key, title_key
-from bookstrack.books.merge import dedupe_by_isbn, merge_by_isbn, merge_records, record_isbn_keys
+from bookstrack.books.merge import dedupe_by_isbn
 from bookstrack.books.normalize._fields import lead_year, mapping, sequence, text
 from bookstrack.books.normalize.google_books import normalize_volumes
 from bookstrack.books.normalize.openlibrary import normalize_search
@@ -127,27 +127,7 @@ class LegacySearch:
         self.service.count_isbn(isbn13)
 
         async def load() -> Any:
-            attempts = _Attempts()
-            found: dict[str, list[BookRecord]] = {}
-            p = self.providers
-
-            async def google() -> None:
-                answer = await attempts.call("google_books", p.google_books.search_isbn, asked)
-                if answer is not _FAILED:
-                    found["google_books"] = normalize_volumes(answer)
-
-            async def openlibrary() -> None:
-                answer = await attempts.call("openlibrary", p.openlibrary.search_isbn, isbn13)
-                if answer is not _FAILED:
-                    found["openlibrary"] = normalize_search(answer, isbn=isbn13)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(google)
-                nursery.start_soon(openlibrary)
-            records = found.get("google_books", []) + found.get("openlibrary", [])
-            matching = [r for r in records if isbn13 in record_isbn_keys(r)]
-            records = [merge_records(matching)] if matching else merge_by_isbn(records)
-            return attempts.settle(SearchPayload(records, _provider_name(records)), not records)
+            return await self.service.load_isbn(isbn13, asked, ("google_books", "openlibrary"))
 
         return await self._cached(cache_key("search:isbn", isbn=isbn13), load, SearchPayload,
                                   self.config.cache.isbn_ttl)

@@ -31,6 +31,7 @@ from actors import Clock
 from bookstrack.books.dto import AuthorDTO, BookRecord, DataProvider, EditionDTO, EditionFormat, WorkDTO
 from bookstrack.books.isbn import canonical_isbn, clean_isbn, isbn_key
 from bookstrack.books.keys import author_key, fold, title_key
+from bookstrack.books.matching import similarity
 from bookstrack.books.merge import dedupe_by_isbn, merge_by_isbn, merge_records, record_isbn_keys, split_records
 from bookstrack.books.normalize.google_books import normalize_volumes
 from bookstrack.books.normalize.isbndb import normalize_book_response, normalize_books
@@ -148,18 +149,6 @@ def _provider_name(records: Sequence[BookRecord]) -> str:
     return str(first) if first else "none"
 
 
-def _levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def title_matches(candidate: str | None, wanted: str) -> bool:
     """Reference §3.1.4's fuzzy title match, on Unicode-aware keys."""
     if not candidate:
@@ -169,7 +158,7 @@ def title_matches(candidate: str | None, wanted: str) -> bool:
         return False
     if a == b or a in b or b in a:
         return True
-    return 1 - _levenshtein(a, b) / max(len(a), len(b)) >= 0.7
+    return similarity(a, b) >= 0.7
 
 
 _FORMAT_RANK = {
@@ -275,17 +264,21 @@ class SearchService:
         asked = clean_isbn(raw)
         self.count_isbn(isbn13)
         payload, cached = await self._cached(
-            cache_key("v1:isbn", isbn=isbn13), lambda: self._load_isbn(isbn13, asked), SearchPayload,
+            cache_key("v1:isbn", isbn=isbn13), lambda: self.load_isbn(isbn13, asked), SearchPayload,
             self.config.cache.isbn_ttl,
         )
         return await self._respond(payload, cached)
 
-    async def _load_isbn(self, isbn13: str, asked: str) -> Any:
+    async def load_isbn(
+        self, isbn13: str, asked: str, providers: Sequence[str] = ("isbndb", "google_books", "openlibrary")
+    ) -> Any:
+        """Ask ``providers`` concurrently; the records holding the ISBN merged into one, in that priority
+        order (the legacy route asks Google Books and Open Library only)."""
         attempts = _Attempts()
         found: dict[str, list[BookRecord]] = {}
         p = self.providers
 
-        async def google() -> None:
+        async def google_books() -> None:
             answer = await attempts.call("google_books", p.google_books.search_isbn, asked)
             if answer is not _FAILED:
                 found["google_books"] = normalize_volumes(answer)
@@ -301,15 +294,13 @@ class SearchService:
                 record = normalize_book_response(answer)
                 found["isbndb"] = [record] if record is not None else []
 
+        tasks = {"google_books": google_books, "openlibrary": openlibrary, "isbndb": isbndb}
         async with trio.open_nursery() as nursery:
-            for task in (isbndb, google, openlibrary):
-                nursery.start_soon(task)
-        records = [r for name in ("isbndb", "google_books", "openlibrary") for r in found.get(name, [])]
+            for name in providers:
+                nursery.start_soon(tasks[name])
+        records = [r for name in providers for r in found.get(name, [])]
         matching = [r for r in records if isbn13 in record_isbn_keys(r)]
-        if matching:
-            records = [merge_records(matching)]
-        else:
-            records = merge_by_isbn(records)
+        records = [merge_records(matching)] if matching else merge_by_isbn(records)
         return attempts.settle(SearchPayload(records, _provider_name(records)), not records)
 
     # -- editions ----------------------------------------------------------------------------------
