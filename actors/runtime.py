@@ -83,6 +83,7 @@ class Actor:
         self.storage = storage
         self.system = system
         self.clock = system.clock
+        self._after_commit: list[Callable[[], None]] = []
 
     async def on_start(self) -> None:
         """Load persisted state. Runs at activation and again after a crash of the loop."""
@@ -100,6 +101,12 @@ class Actor:
 
     def ref(self) -> Ref[Any]:
         return self.system.ref(type(self), self.id)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this turn's writes are committed (at once if it wrote nothing), before
+        the asker gets its answer. If the turn fails or its commit fails, the callback never runs: what
+        it announces is never ahead of what storage holds."""
+        self._after_commit.append(callback)
 
 
 class Ref(Generic[A]):
@@ -366,6 +373,7 @@ class ActorSystem:
                 result = await fn(actor, msg)
         except Exception as exc:
             storage._discard()
+            actor._after_commit.clear()
             if is_alarm:
                 await self._retry_alarm(actor, msg)
             if reply is not None:
@@ -379,11 +387,16 @@ class ActorSystem:
                 await self.storage.commit(commit)
             except Exception as exc:
                 # Memory is now ahead of disk: answer the error and restart from storage.
+                actor._after_commit.clear()
                 if reply is not None:
                     reply.fail(exc)
                 raise
             if commit.alarm_set:
                 self._alarms.schedule(actor.kind, actor.id, commit.alarm)
+        if actor._after_commit:
+            callbacks, actor._after_commit = actor._after_commit, []
+            for callback in callbacks:
+                callback()
         if reply is not None:
             reply.ok(result)
 

@@ -52,6 +52,10 @@ class StorageBackend(Protocol):
 
     async def commit(self, commit: Commit) -> None: ...
 
+    async def ids_with(self, kind: str, key: str) -> list[str]:
+        """The ids of every actor of ``kind`` that has ``key`` stored (say, the jobs still running)."""
+        ...
+
     async def alarms(self) -> list[tuple[str, str, float]]:
         """Every stored alarm as (kind, id, epoch seconds)."""
         ...
@@ -90,6 +94,9 @@ class MemoryStorage:
             else:
                 self._alarms[ns] = commit.alarm
         self.commits += 1
+
+    async def ids_with(self, kind: str, key: str) -> list[str]:
+        return sorted(id for (k, id), items in self._data.items() if k == kind and key in items)
 
     async def alarms(self) -> list[tuple[str, str, float]]:
         return [(kind, id, at) for (kind, id), at in self._alarms.items()]
@@ -171,6 +178,15 @@ class SqliteStorage:
                     )
 
         await self.executor.write(run)
+
+    async def ids_with(self, kind: str, key: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT id FROM actor_state WHERE kind=? AND key=? ORDER BY id", (kind, key)
+            ).fetchall()
+            return [id for (id,) in rows]
+
+        return await self.executor.read(run)
 
     async def alarms(self) -> list[tuple[str, str, float]]:
         return await self.executor.read(

@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from actors import ActorSystem, Clock, SqliteExecutor, SqliteStorage
+from actors.job import JobActor
 from bookstrack.access_log import AccessLog
 from bookstrack.cache import TieredCache
 from bookstrack.config import Config
@@ -29,11 +30,15 @@ from bookstrack.errors import NotFound as NotFoundError
 from bookstrack.health import HealthMonitor
 from bookstrack.metrics import Metrics
 from bookstrack.offload import CpuOffload
+from bookstrack.pipelines.enrich_book import BookEnricher
+from bookstrack.pipelines.enrichment import EnrichmentPipeline
+from bookstrack.pipelines.jobs import JobService
+from bookstrack.pipelines.runner import JobRunner
 from bookstrack.providers.registry import Providers, open_providers
 from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import external, health, legacy, search
+from bookstrack.web import external, health, jobs, legacy, progress, search
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -46,7 +51,9 @@ __all__ = ["BooksTrackApp", "Services", "create_app", "ROUTE_TABLES"]
 log = logging.getLogger("bookstrack")
 
 # Every area's route table; each later area adds its own here.
-ROUTE_TABLES: tuple[RouteTable, ...] = (health.routes, search.routes, legacy.routes, external.routes)
+ROUTE_TABLES: tuple[RouteTable, ...] = (
+    health.routes, search.routes, legacy.routes, external.routes, jobs.routes, progress.routes,
+)
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
 
@@ -70,6 +77,8 @@ class Services:
     providers: Providers | None = None
     cache: TieredCache | None = None
     search: SearchService | None = None
+    runner: JobRunner | None = None
+    jobs: JobService | None = None
     _stop: trio.Event = field(default_factory=trio.Event)
     _stopped: trio.Event = field(default_factory=trio.Event)
 
@@ -96,10 +105,21 @@ class Services:
                         self.providers, self.cache = providers, cache
                         async with SearchService.running(self.config, providers, cache, self.clock) as service:
                             self.search = service
+                            runner = JobRunner(self.system, self.clock, self.config.jobs, {
+                                "batch_enrichment": EnrichmentPipeline(BookEnricher(service)),
+                            })
                             try:
-                                task_status.started()
-                                await self._stop.wait()
+                                # The jobs nursery: running jobs are cancelled (and stay "running", to
+                                # be resumed by the next start) before the search service closes.
+                                async with trio.open_nursery() as jobs_nursery:
+                                    await jobs_nursery.start(runner.run)
+                                    self.runner = runner
+                                    self.jobs = JobService(self.system, runner, self.config.jobs, self.clock)
+                                    task_status.started()
+                                    await self._stop.wait()
+                                    jobs_nursery.cancel_scope.cancel()
                             finally:
+                                self.jobs = self.runner = None
                                 self.search = self.cache = self.providers = None
                 nursery.cancel_scope.cancel()
         finally:
@@ -141,6 +161,7 @@ def create_app(
     metrics = Metrics()
     database = SqliteExecutor(config.storage.path, synchronous=config.storage.synchronous)
     system = ActorSystem(storage=SqliteStorage(database), clock=clock, idle_timeout=config.actors.idle_timeout)
+    system.register(JobActor)  # so that its stored alarms (result cleanup) are delivered after a restart
     offload = CpuOffload(config.offload.threads)
     app.services = Services(
         config=config,

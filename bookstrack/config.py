@@ -111,6 +111,20 @@ class OffloadConfig(_Section):
     threads: AtLeastOne = 2
 
 
+class JobsConfig(_Section):
+    """Long jobs and their progress streams (API.md §4)."""
+
+    token_ttl: Positive = 7200.0  # seconds a job's auth token is valid (reference §4.3)
+    refresh_window: Positive = 1800.0  # a token may be refreshed only this close to its expiry
+    retention: Positive = 86400.0  # seconds a finished job's record and results are kept
+    ready_grace: NonNegative = 2.0  # seconds a new WebSocket waits for the client's "ready" before catch-up
+    workers_per_job: AtLeastOne = 10  # items of one job processed at once
+    max_concurrent_items: AtLeastOne = 50  # items processed at once across every job (upstream protection)
+    subscriber_queue: AtLeastOne = 256  # events buffered per subscriber before it counts as lagging
+    sse_keepalive: Positive = 15.0  # seconds between SSE comment lines on a quiet stream
+    results_require_token: bool = False  # results routes need the job's token
+
+
 class ProviderConfig(_Section):
     """One upstream provider: where it is, how long one attempt may take, and its budget (API.md §5).
 
@@ -202,6 +216,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     offload: OffloadConfig = msgspec.field(default_factory=OffloadConfig)
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     providers: ProvidersConfig = msgspec.field(default_factory=ProvidersConfig)
     secrets: Secrets = msgspec.field(default_factory=Secrets)
@@ -269,7 +284,8 @@ def _reject_secrets(node: Any, prefix: str) -> None:
         return
     for key, value in node.items():
         dotted = f"{prefix}{key}"
-        if isinstance(key, str) and _SECRET_KEY.search(key.lower().replace("-", "_")):
+        # A switch is never a secret (``[jobs] results_require_token = true``); any other value may be.
+        if isinstance(key, str) and not isinstance(value, bool) and _SECRET_KEY.search(key.lower().replace("-", "_")):
             raise ConfigError(_secret_hint(dotted))
         _reject_secrets(value, dotted + ".")
 

@@ -12,6 +12,10 @@ The tree (whose fault it is decides the branch)::
     │   ├── MethodNotAllowed        METHOD_NOT_ALLOWED 405 (only ``/search/advanced``)
     │   ├── NotFound                NOT_FOUND 404
     │   ├── PayloadTooLarge         PAYLOAD_TOO_LARGE 413 (middleware family)
+    │   ├── EmptyBatch              EMPTY_BATCH 400 (a batch job with no items)
+    │   ├── BatchTooLarge           BATCH_TOO_LARGE 400 (a batch job over its limit)
+    │   ├── AuthError               AUTH_ERROR 401 (a job's token missing, wrong or expired)
+    │   ├── JobExists               JOB_EXISTS 409 (the job id belongs to a running job)
     │   └── RateLimited             RATE_LIMIT_EXCEEDED 429 (middleware family)
     ├── ServerError                 our fault (5xx), or an upstream's we could not hide
     │   ├── InternalError           INTERNAL_ERROR 500
@@ -128,6 +132,32 @@ class PayloadTooLarge(ClientError):
     @classmethod
     def for_limit(cls, limit: int) -> PayloadTooLarge:
         return cls(f"Request body too large. Maximum {limit} bytes allowed.", details={"limit": limit})
+
+
+class EmptyBatch(ClientError):
+    """A batch job was asked for with no items (reference §3.3.1)."""
+
+    code = "EMPTY_BATCH"
+
+
+class BatchTooLarge(ClientError):
+    """A batch job was asked for with more items than allowed (reference §3.3.1)."""
+
+    code = "BATCH_TOO_LARGE"
+
+
+class AuthError(ClientError):
+    """A job's token is missing, wrong or expired (reference §3.7–3.8, §4.2)."""
+
+    code = "AUTH_ERROR"
+    status = 401
+
+
+class JobExists(ClientError):
+    """A job with this id is still queued or running (API.md §8)."""
+
+    code = "JOB_EXISTS"
+    status = 409
 
 
 class RateLimited(ClientError):

@@ -136,6 +136,81 @@ class Envelope(msgspec.Struct, Generic[T]):
     error: ErrorBody | None = None
 
 
+# -- WebSocket frames and completions (clients.md §3.1, §3.4, §4.3) ------------------------------------
+
+FrameType = Literal["ready_ack", "reconnected", "job_started", "job_progress", "job_complete", "error", "ping", "pong"]
+Pipeline = Literal["batch_enrichment", "csv_import", "ai_scan"]
+
+
+class Frame(msgspec.Struct):
+    """The unified envelope every iOS flow decodes: ``pipeline`` non-null, ``timestamp`` an integer."""
+
+    type: FrameType
+    jobId: str
+    pipeline: Pipeline
+    timestamp: int
+    version: str
+    payload: dict[str, Any]
+    seq: int  # ours (API.md §4); the client ignores it
+
+
+class EnrichedPayload(msgspec.Struct):
+    work: Work
+    authors: list[Author]
+    edition: Edition | None = None
+
+
+class EnrichedBook(msgspec.Struct):
+    title: str
+    success: bool
+    author: str | None = None
+    isbn: str | None = None
+    error: str | None = None
+    enriched: EnrichedPayload | None = None
+
+
+class EnrichmentComplete(msgspec.Struct):
+    """What the snapshot-era client decodes (clients.md §4.3)."""
+
+    type: str
+    pipeline: str
+    totalProcessed: int
+    successCount: int
+    failureCount: int
+    duration: int
+    enrichedBooks: list[EnrichedBook]
+
+
+class CompletionSummary(msgspec.Struct):
+    totalProcessed: int
+    successCount: int
+    failureCount: int
+    duration: int
+    resourceId: str | None = None
+    totalDetected: int | None = None
+    approved: int | None = None
+    needsReview: int | None = None
+
+
+class SummaryComplete(msgspec.Struct):
+    """What later clients decode (clients.md §3.4): ``summary`` and ``expiresAt``."""
+
+    type: str
+    pipeline: str
+    summary: CompletionSummary
+    expiresAt: str
+
+
+class AiScanComplete(msgspec.Struct):
+    """The shape the client tries first; an enrichment completion must *not* decode as this."""
+
+    type: str
+    pipeline: str
+    total_detected: int
+    approved: int
+    needs_review: int
+
+
 def decode(data: bytes, type: Any) -> Any:
     """Decode ``data`` as the client would (raises ``msgspec.ValidationError`` where the client throws)."""
     return msgspec.json.decode(data, type=type)

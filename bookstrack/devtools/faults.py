@@ -75,6 +75,7 @@ class Faults:
         self.global_settings = FaultSettings()
         self.provider_settings: dict[str, FaultSettings] = {p: FaultSettings() for p in providers}
         self._seed = seed
+        self.held = 0  # requests held by a hang right now
         self._random = random.Random(seed)
         self._release = trio.Event()
 
@@ -168,6 +169,7 @@ class Faults:
             "global": self.global_settings.as_dict(),
             "providers": {p: s.as_dict() for p, s in self.provider_settings.items()},
             "seed": self._seed,
+            "held": self.held,
         }
 
     def decide(self, provider: str) -> Decision:
@@ -191,8 +193,12 @@ class Faults:
         return Decision(latency, "error", status, _retry_after(status, retry_after))
 
     async def hold(self) -> None:
-        """Wait until ``release`` (or ``reset``)."""
-        await self._release.wait()
+        """Wait until ``release`` (or ``reset``); ``held`` counts the requests waiting here."""
+        self.held += 1
+        try:
+            await self._release.wait()
+        finally:
+            self.held -= 1
 
     # -- helpers -------------------------------------------------------------------------------------
 

@@ -46,8 +46,14 @@ async def _ticker(clock: trio.testing.MockClock) -> None:
 
 @asynccontextmanager
 async def search_stack(
-    start_server: StartServer, mock_clock: trio.testing.MockClock, *, keys: bool = True, **overrides: Any
+    start_server: StartServer,
+    mock_clock: trio.testing.MockClock,
+    *,
+    keys: bool = True,
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """``overrides``: per-provider settings by provider name; ``settings``: other config sections."""
     async with run_fake_upstream() as fake:
         providers: dict[str, Any] = {}
         for name in PROVIDERS:
@@ -58,6 +64,7 @@ async def search_stack(
         providers["wikidata"].setdefault("author_deadline", 30.0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_ticker, mock_clock)
-            async with start_server(env=fake.env(keys=keys), overrides={"providers": providers}) as server:
+            config = {**(settings or {}), "providers": providers}
+            async with start_server(env=fake.env(keys=keys), overrides=config) as server:
                 yield Stack(fake, server)
             nursery.cancel_scope.cancel()

@@ -1,0 +1,201 @@
+"""The pipeline runner: starts each job's work in the jobs nursery, cancels it, and resumes at start-up.
+
+Owns the live side of a job: the task doing its items, the cancel scope a cancel request trips (so
+in-flight upstream calls are cancelled and no new one starts), and the process-wide cap on items in
+progress across every job. At start-up it asks storage which jobs were still running when the process
+stopped and resumes each with the items it has not finished (item results are committed one by one, so
+nothing is processed twice and nothing is lost).
+
+A job's state lives in its ``JobActor``; this module only reports to it (``JobContext``). It must not
+answer HTTP or hold subscribers. Shutdown is not cancellation: a job cut short by the process stopping
+stays "running" and is resumed by the next start, while a job whose cancel was requested ends
+``canceled`` with its partial results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+import trio
+
+from actors import ActorSystem, Clock
+from actors.job import (
+    ACTIVE_KEY,
+    FinishJob,
+    GetResults,
+    ItemDone,
+    JobActor,
+    JobResults,
+    JobState,
+    ReportProgress,
+    ResumeJob,
+)
+from bookstrack.config import JobsConfig
+
+__all__ = ["JobRunner", "JobContext", "Pipeline"]
+
+log = logging.getLogger("bookstrack.pipelines")
+
+_encoder = msgspec.json.Encoder()
+
+
+class Pipeline(Protocol):
+    """One kind of job. ``run`` processes the items not in ``job.done`` and returns; the runner then calls
+    ``finish``. An exception out of ``run`` fails the job with ``error_code``."""
+
+    name: str
+    error_code: str
+    throttle: tuple[int, float]  # persist progress every N updates or S seconds (reference §4.8)
+
+    async def run(self, job: JobContext) -> None: ...
+
+    async def finish(self, job: JobContext, *, canceled: bool) -> None: ...
+
+    def results_data(self, results: JobResults) -> Any:
+        """``data`` of the results route for a finished job of this pipeline."""
+        ...
+
+
+@dataclass(eq=False)
+class JobContext:
+    """What a pipeline sees of its job: the input, the items already done, and the ways to report."""
+
+    job_id: str
+    state: JobState
+    input: bytes
+    done: set[int]
+    clock: Clock
+    config: JobsConfig
+    items: trio.CapacityLimiter  # process-wide: hold one while an item does upstream work
+    _actor: Any = None
+    canceled: bool = False  # a cancel was requested: stop between items
+    _scope: trio.CancelScope | None = field(default=None, repr=False)
+
+    async def item_done(
+        self, index: int, result: Any, *, success: bool, status: str, current_item: str | None = None
+    ) -> int:
+        """Commit item ``index``'s result and announce the progress; answers the processed count."""
+        done: int = await self._actor.ask(ItemDone(
+            index=index, result=_encoder.encode(result), success=success, status=status, current_item=current_item,
+        ))
+        self.done.add(index)
+        return done
+
+    async def progress(self, progress: float, status: str, *, processed: int | None = None,
+                       current_item: str | None = None) -> None:
+        await self._actor.ask(ReportProgress(progress=progress, status=status, processed=processed,
+                                             current_item=current_item))
+
+    async def results(self) -> JobResults:
+        results: JobResults = await self._actor.ask(GetResults())
+        return results
+
+    def expires_at(self) -> float:
+        """When results stored now expire (epoch seconds)."""
+        return self.clock.wall() + self.config.retention
+
+    def duration_ms(self) -> int:
+        return max(0, int(self.clock.wall() * 1000) - self.state.start_time)
+
+    async def finish(self, outcome: str, payload: Any, *, expires_at: float, result: Any = None,
+                     error: str | None = None) -> None:
+        await self._actor.ask(FinishJob(
+            outcome=outcome,  # type: ignore[arg-type]
+            payload=_encoder.encode(payload), expires_at=expires_at,
+            result=None if result is None else _encoder.encode(result), error=error,
+        ))
+
+
+class _ErrorPayload(msgspec.Struct):
+    type: str
+    code: str
+    message: str
+    retryable: bool
+
+
+class JobRunner:
+    def __init__(self, system: ActorSystem, clock: Clock, config: JobsConfig, pipelines: Mapping[str, Pipeline]):
+        self.system = system
+        self.clock = clock
+        self.config = config
+        self.pipelines = dict(pipelines)
+        self.items = trio.CapacityLimiter(config.max_concurrent_items)
+        self._live: dict[str, JobContext] = {}
+        self._nursery: trio.Nursery | None = None
+        self.resumed = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The jobs nursery: report started, resume the jobs a previous process left running, and keep
+        running jobs until cancelled (shutdown: they stay "running" for the next start)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                task_status.started()
+                for job_id in await self.system.storage.ids_with(JobActor.kind, ACTIVE_KEY):
+                    if await self.resume(job_id):
+                        self.resumed += 1
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._live
+
+    def launch(self, job_id: str, state: JobState, input: bytes, done: set[int] | None = None) -> None:
+        """Start the work of a job whose ``StartJob`` was committed."""
+        if self._nursery is None:
+            raise RuntimeError("the job runner is not running")
+        pipeline = self.pipelines[state.pipeline]
+        job = JobContext(job_id, state, input, set(done or ()), self.clock, self.config, self.items,
+                         self.system.ref(JobActor, job_id))
+        self._live[job_id] = job
+        self._nursery.start_soon(self._drive, pipeline, job, name=f"job {job_id}")
+
+    async def resume(self, job_id: str) -> bool:
+        """Resume a job that is active in storage but has no task here (after a restart); False if none."""
+        if job_id in self._live:
+            return False
+        info = await self.system.ref(JobActor, job_id).ask(ResumeJob())
+        if info is None or info.state.pipeline not in self.pipelines:
+            return False
+        log.info("resuming job %s (%s): %d of %d items done", job_id, info.state.pipeline, len(info.done),
+                 info.state.total_count)
+        self.launch(job_id, info.state, info.input, set(info.done))
+        return True
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop a running job's work now (its cancel flag is already committed); False if none runs here."""
+        job = self._live.get(job_id)
+        if job is None:
+            return False
+        job.canceled = True
+        if job._scope is not None:
+            job._scope.cancel()
+        return True
+
+    async def _drive(self, pipeline: Pipeline, job: JobContext) -> None:
+        try:
+            canceled = job.state.canceled  # a cancel that arrived while no task ran (before a restart)
+            if not canceled:
+                with trio.CancelScope() as scope:
+                    job._scope = scope
+                    if job.canceled:
+                        scope.cancel()
+                    try:
+                        await pipeline.run(job)
+                    except Exception as exc:
+                        log.exception("job %s (%s) failed", job.job_id, pipeline.name)
+                        with trio.CancelScope(shield=True):
+                            await job.finish("failed", _ErrorPayload("error", pipeline.error_code, str(exc) or
+                                             type(exc).__name__, True), expires_at=job.expires_at(), error=str(exc))
+                        return
+                canceled = job.canceled
+            # Shutdown cancels from outside this scope and never gets here; a cancel request does.
+            with trio.CancelScope(shield=canceled):
+                await pipeline.finish(job, canceled=canceled)
+        finally:
+            self._live.pop(job.job_id, None)
