@@ -14,6 +14,7 @@ from bookstrack.cache.tiered import CacheResult as CacheResult
 from bookstrack.cache.tiered import Negative as Negative
 from bookstrack.cache.tiered import Source as Source
 from bookstrack.cache.tiered import TieredCache as TieredCache
+from bookstrack.cache.tiered import abandon_flights_when as abandon_flights_when
 
 __all__ = [
     "CacheClosedError",
@@ -25,6 +26,7 @@ __all__ = [
     "Negative",
     "Source",
     "TieredCache",
+    "abandon_flights_when",
     "cache_key",
     "quality_ttl",
 ]

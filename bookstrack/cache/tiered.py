@@ -19,7 +19,10 @@ Who runs the loader: the flight task, owned by the cache, never a caller. So a c
 (its client went away) just stops waiting; the flight goes on and the others get its answer (and the
 result is cached for the next caller). Loaders must bound their own time (providers have timeouts and
 deadlines). When the cache itself stops, running flights are cancelled and their waiters get
-``CacheClosedError``.
+``CacheClosedError``. One exception: a flight started inside ``abandon_flights_when(predicate)`` (a
+job's work does this, with "the job was canceled") is cancelled when its last waiter leaves while
+``predicate()`` is true, so a canceled job leaves no upstream work behind (API.md §4); a caller arriving
+after that starts a fresh flight.
 
 Errors: if the loader raises, every waiter of that flight gets the same exception (re-raised with the
 loader's traceback) and nothing is cached: a provider error is never cached as "not found". To cache a
@@ -38,10 +41,11 @@ expired KV rows and cold entries (``purge_interval``); ``archive()`` is for the 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -56,7 +60,7 @@ from bookstrack.config import CacheConfig
 from bookstrack.metrics import Metrics
 from bookstrack.store.blobs import BlobStore
 
-__all__ = ["CacheClosedError", "CacheResult", "Negative", "Source", "TieredCache"]
+__all__ = ["CacheClosedError", "CacheResult", "Negative", "Source", "TieredCache", "abandon_flights_when"]
 
 log = logging.getLogger("bookstrack.cache")
 
@@ -111,11 +115,29 @@ class _Plan:
     quality_fn: Callable[[Any], float] | None
 
 
-class _Flight:
-    __slots__ = ("loads", "done", "finished", "found", "error", "traceback")
+_abandon_when: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "bookstrack_cache_abandon_when", default=None
+)
 
-    def __init__(self, loads: bool) -> None:
+
+@contextmanager
+def abandon_flights_when(predicate: Callable[[], bool]) -> Iterator[None]:
+    """Flights started in this context are cancelled once nobody waits for them and ``predicate()``."""
+    token = _abandon_when.set(predicate)
+    try:
+        yield
+    finally:
+        _abandon_when.reset(token)
+
+
+class _Flight:
+    __slots__ = ("loads", "done", "finished", "found", "error", "traceback", "waiters", "abandon_when", "scope")
+
+    def __init__(self, loads: bool, abandon_when: Callable[[], bool] | None = None) -> None:
         self.loads = loads
+        self.waiters = 0
+        self.abandon_when = abandon_when
+        self.scope = trio.CancelScope()
         self.done = trio.Event()  # the answer is there (or the error)
         self.finished = trio.Event()  # and the writes behind it are done
         self.found: _Found | None = None
@@ -297,12 +319,20 @@ class TieredCache:
         if flight is None:
             if self._nursery is None:
                 raise CacheClosedError("the cache is not running: start TieredCache.run() first")
-            flight = _Flight(loads=plan.loader is not None)
+            flight = _Flight(loads=plan.loader is not None, abandon_when=_abandon_when.get())
             self._flights[key] = flight
             self._nursery.start_soon(self._run_flight, key, flight, plan)
         else:
             self._joins.inc()
-        await flight.done.wait()
+        flight.waiters += 1
+        try:
+            await flight.done.wait()
+        finally:
+            flight.waiters -= 1
+            if (not flight.done.is_set() and not flight.waiters and flight.abandon_when is not None
+                    and flight.abandon_when()):
+                self._end(key, flight)  # a caller arriving now starts afresh
+                flight.scope.cancel()
         if flight.error is not None:
             raise flight.error.with_traceback(flight.traceback)
         return flight.found
@@ -316,6 +346,10 @@ class TieredCache:
     # -- the flight ------------------------------------------------------------------------------
 
     async def _run_flight(self, key: str, flight: _Flight, plan: _Plan) -> None:
+        with flight.scope:
+            await self._fly_once(key, flight, plan)
+
+    async def _fly_once(self, key: str, flight: _Flight, plan: _Plan) -> None:
         try:
             cold_hit: ColdHit | None = None
             quality: float | None = None
@@ -350,7 +384,7 @@ class TieredCache:
                     log.warning("cache: writing %r to KV failed", key, exc_info=True)
         finally:
             self._end(key, flight)
-            if not flight.done.is_set():  # cancelled: the cache is stopping
+            if not flight.done.is_set():  # cancelled: the cache is stopping (or nobody wants the answer)
                 flight.error = CacheClosedError("the cache stopped while this lookup was in flight")
                 flight.done.set()
             flight.finished.set()

@@ -34,6 +34,7 @@ from actors.job import (
     ReportProgress,
     ResumeJob,
 )
+from bookstrack.cache import abandon_flights_when
 from bookstrack.config import JobsConfig
 
 __all__ = ["JobRunner", "JobContext", "Pipeline"]
@@ -186,7 +187,9 @@ class JobRunner:
                     if job.canceled:
                         scope.cancel()
                     try:
-                        await pipeline.run(job)
+                        # Shared cache lookups this job started are dropped with it once it is canceled.
+                        with abandon_flights_when(lambda: job.canceled):
+                            await pipeline.run(job)
                     except Exception as exc:
                         log.exception("job %s (%s) failed", job.job_id, pipeline.name)
                         with trio.CancelScope(shield=True):

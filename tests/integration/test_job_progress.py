@@ -28,7 +28,8 @@ READY = '{"type":"ready"}'
 def assert_frames_decode(stream: Stream, job_id: str) -> None:
     for raw in stream.raw:
         frame = msgspec.json.decode(raw, type=mirror.Frame)
-        assert frame.jobId == job_id and frame.version == "1.0.0"
+        assert frame.jobId == job_id
+        assert frame.version == "1.0.0"
         assert '"type":"ready_ack"' in raw or frame.type != "ready_ack"  # compact JSON (clients.md §3.1)
     seqs = [f["seq"] for f in stream.frames if f["type"] not in ("ready_ack", "pong")]
     assert seqs == sorted(seqs)
@@ -48,13 +49,17 @@ async def test_full_flow_over_a_websocket(start_server, mock_clock):
             stack.fake.faults.release()
             await receive(ws, stream)
         types = stream.types()
-        assert types[0] == "ready_ack" and stream.frames[0]["pipeline"] == "batch_enrichment"
-        assert types[-1] == "job_complete" and types.count("job_complete") == 1
-        assert set(types[1:-1]) == {"job_progress"} and len(types) >= 3
+        assert types[0] == "ready_ack"
+        assert stream.frames[0]["pipeline"] == "batch_enrichment"
+        assert types[-1] == "job_complete"
+        assert types.count("job_complete") == 1
+        assert set(types[1:-1]) == {"job_progress"}
+        assert len(types) >= 3
         assert (stream.code, stream.reason) == (1000, "Job completed")
         assert_frames_decode(stream, "flow-1")
         last_progress = stream.frames[-2]["payload"]
-        assert last_progress["processedCount"] == 4 and last_progress["progress"] == 1.0
+        assert last_progress["processedCount"] == 4
+        assert last_progress["progress"] == 1.0
         assert isinstance(last_progress["currentItem"], str)
 
         payload = msgspec.json.encode(stream.frames[-1]["payload"])
@@ -63,9 +68,11 @@ async def test_full_flow_over_a_websocket(start_server, mock_clock):
         with pytest.raises(msgspec.ValidationError):
             msgspec.json.decode(payload, type=mirror.AiScanComplete)
         assert (old.totalProcessed, old.successCount, old.failureCount) == (4, 3, 1)
-        assert new.summary.resourceId == "job-results:flow-1" and new.summary.totalProcessed == 4
+        assert new.summary.resourceId == "job-results:flow-1"
+        assert new.summary.totalProcessed == 4
         missing = old.enrichedBooks[3]
-        assert not missing.success and missing.error == "Book not found in any provider"
+        assert not missing.success
+        assert missing.error == "Book not found in any provider"
         assert all(b.success and b.enriched is not None for b in old.enrichedBooks[:3])
 
         results = await client.get("/v1/jobs/flow-1/results")
@@ -126,7 +133,9 @@ async def test_reconnect_mid_job_gets_a_snapshot_then_the_rest(start_server, moc
             await receive(ws, stream)
         assert stream.types()[:2] == ["ready_ack", "reconnected"]
         snapshot = stream.frames[1]["payload"]
-        assert snapshot["processedCount"] == 3 and snapshot["totalCount"] == 4 and snapshot["status"] == "running"
+        assert snapshot["processedCount"] == 3
+        assert snapshot["totalCount"] == 4
+        assert snapshot["status"] == "running"
         assert stream.types()[-2:] == ["job_progress", "job_complete"]
 
 
@@ -169,7 +178,8 @@ async def test_a_bad_frame_closes_1002_and_the_token_still_works(start_server, m
             await ws.send_message('{"type":"ping"}')
             await receive(ws, stream, until="pong")
             await ws.ping()  # a control-frame ping is answered (trio-websocket waits for the pong)
-        assert stream.types()[0] == "ready_ack" and stream.types()[-1] == "pong"
+        assert stream.types()[0] == "ready_ack"
+        assert stream.types()[-1] == "pong"
         assert stream.frames[-1]["payload"]["type"] == "pong"
         await held(stack.fake)
         stack.fake.faults.release()
@@ -178,7 +188,8 @@ async def test_a_bad_frame_closes_1002_and_the_token_still_works(start_server, m
 async def test_handshake_checks(start_server, mock_clock):
     async with search_stack(start_server, mock_clock) as stack, stack.server.client() as client:
         no_id = await client.get("/ws/progress")
-        assert no_id.status_code == 400 and no_id.json()["error"]["code"] == "MISSING_PARAM"
+        assert no_id.status_code == 400
+        assert no_id.json()["error"]["code"] == "MISSING_PARAM"
         assert no_id.json()["error"]["message"] == "Missing jobId parameter"
         plain = await client.get("/ws/progress", params={"jobId": "x"})
         assert (plain.status_code, plain.text) == (426, "Expected Upgrade: websocket")
@@ -212,7 +223,8 @@ async def test_token_rules_under_the_mock_clock(start_server, mock_clock):
         token = await start_job(client, "tok-1", books_for(catalogue_isbns(1)))
         await wait_state(client, "tok-1", token, status="complete")
         early = await client.post("/api/token/refresh", json={"jobId": "tok-1", "oldToken": token})
-        assert early.status_code == 401 and early.json()["error"] == {
+        assert early.status_code == 401
+        assert early.json()["error"] == {
             "code": "AUTH_ERROR", "message": "Refresh not allowed yet"}
         wrong = await client.post("/api/token/refresh", json={"jobId": "tok-1", "oldToken": "nope"})
         assert wrong.json()["error"]["message"] == "Invalid token"
@@ -220,9 +232,12 @@ async def test_token_rules_under_the_mock_clock(start_server, mock_clock):
         fresh = await client.post("/api/token/refresh", json={"jobId": "tok-1", "oldToken": token})
         assert fresh.status_code == 200
         body = fresh.json()
-        assert body["jobId"] == "tok-1" and body["expiresIn"] == 7200 and body["token"] != token
+        assert body["jobId"] == "tok-1"
+        assert body["expiresIn"] == 7200
+        assert body["token"] != token
         old = await client.get("/api/job-state/tok-1", headers={"Authorization": f"Bearer {token}"})
-        assert old.status_code == 401 and old.json()["error"]["message"] == "Invalid or expired token"
+        assert old.status_code == 401
+        assert old.json()["error"]["message"] == "Invalid or expired token"
         await wait_state(client, "tok-1", body["token"], status="complete")
         mock_clock.jump(7201)
         expired = await client.get("/api/job-state/tok-1", headers={"Authorization": f"Bearer {body['token']}"})
@@ -251,7 +266,8 @@ async def test_cancel_mid_job_stops_upstream_calls_and_keeps_partial_results(sta
             await held(stack.fake)
             canceled = await client.post("/api/enrichment/cancel", json={"jobId": "cancel-1"})
             calls_at_cancel = stack.book_calls()
-            assert canceled.status_code == 200 and canceled.json() == {
+            assert canceled.status_code == 200
+            assert canceled.json() == {
                 "jobId": "cancel-1", "status": "canceled", "message": "Enrichment job canceled successfully"}
             await receive(ws, stream)
             stack.fake.faults.release()
@@ -259,9 +275,11 @@ async def test_cancel_mid_job_stops_upstream_calls_and_keeps_partial_results(sta
         complete = stream.frames[-1]
         assert complete["type"] == "job_complete"
         payload = complete["payload"]
-        assert payload["canceled"] is True and payload["summary"]["canceled"] is True
+        assert payload["canceled"] is True
+        assert payload["summary"]["canceled"] is True
         done = payload["summary"]["totalProcessed"]
-        assert 2 <= done < 6 and len(payload["enrichedBooks"]) == done
+        assert 2 <= done < 6
+        assert len(payload["enrichedBooks"]) == done
         await trio.sleep(1.0)  # virtual: anything the job would still do has had time to happen
         assert stack.book_calls() == calls_at_cancel
         state = await wait_state(client, "cancel-1", token, status="canceled")
@@ -281,7 +299,8 @@ async def test_cancel_frame_over_the_websocket(start_server, mock_clock):
             await ws.send_message('{"type":"cancel"}')
             await receive(ws, stream)
         stack.fake.faults.release()
-        assert stream.code == 1001 and stream.frames[-1]["payload"]["canceled"] is True
+        assert stream.code == 1001
+        assert stream.frames[-1]["payload"]["canceled"] is True
 
 
 async def test_sse_resumes_after_last_event_id(start_server, mock_clock):
@@ -306,13 +325,15 @@ async def test_sse_resumes_after_last_event_id(start_server, mock_clock):
             while events[-1]["event"] != "job_complete":
                 events.append(await _next_event(lines))
         ids = [int(e["id"].split(".")[1]) for e in events]
-        assert ids == list(range(seq, seq + len(ids))) and len(ids) == 4  # seq, two more books, the end
+        assert ids == list(range(seq, seq + len(ids)))
+        assert len(ids) == 4
         assert all(e["id"].startswith(f"{epoch}.") for e in events)
         assert [e["event"] for e in events] == ["job_progress"] * 3 + ["job_complete"]
         stale = await _first_event(client, "sse-1", token, "1.1")  # another epoch: a snapshot, not a resume
         assert stale["event"] == "job_complete"
         bad = await client.get("/v1/jobs/sse-1/events", params={"token": "nope"})
-        assert bad.status_code == 401 and bad.json()["error"]["code"] == "AUTH_ERROR"
+        assert bad.status_code == 401
+        assert bad.json()["error"]["code"] == "AUTH_ERROR"
 
 
 async def _first_event(client, job_id: str, token: str, last_id: str) -> dict[str, str]:

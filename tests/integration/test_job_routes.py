@@ -50,7 +50,8 @@ async def test_batch_validation_rows(start_server, body, code, message):
         assert error["code"] == code
         if message is not None:
             assert error["message"] == message
-        assert response.json()["data"] is None and "timestamp" in response.json()["metadata"]
+        assert response.json()["data"] is None
+        assert "timestamp" in response.json()["metadata"]
 
 
 async def test_malformed_json_is_a_400_not_a_500(start_server):
@@ -73,7 +74,8 @@ async def test_a_running_job_id_conflicts_and_an_ended_one_is_replaced(start_ser
         stack.fake.faults.hang_next(1, provider="google_books")
         token = await start_job(client, "dup-1", books_for(catalogue_isbns(1)))
         again = await client.post("/v1/enrichment/batch", json={"jobId": "dup-1", "books": [{"title": "t"}]})
-        assert again.status_code == 409 and again.json()["error"]["code"] == "JOB_EXISTS"
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "JOB_EXISTS"
         await held(stack.fake)
         stack.fake.faults.release()
         await wait_state(client, "dup-1", token, status="complete")
@@ -87,7 +89,8 @@ async def test_a_running_job_id_conflicts_and_an_ended_one_is_replaced(start_ser
 async def test_job_state_route(start_server, mock_clock):
     async with search_stack(start_server, mock_clock) as stack, stack.server.client() as client:
         missing = await client.get("/api/job-state/none")
-        assert missing.status_code == 401 and missing.json()["error"]["message"] == "Missing authorization token"
+        assert missing.status_code == 401
+        assert missing.json()["error"]["message"] == "Missing authorization token"
         unknown = await client.get("/api/job-state/none", headers={"Authorization": "Bearer x"})
         assert unknown.status_code == 404
         assert unknown.json()["error"]["message"] == "Job not found or state not initialized"
@@ -95,12 +98,16 @@ async def test_job_state_route(start_server, mock_clock):
         assert empty.status_code == 400
         token = await start_job(client, "st-1", books_for(catalogue_isbns(2)))
         state = await wait_state(client, "st-1", token, status="complete")
-        assert state["pipeline"] == "batch_enrichment" and state["processedCount"] == 2 and state["totalCount"] == 2
-        assert isinstance(state["startTime"], int) and isinstance(state["endTime"], int)
+        assert state["pipeline"] == "batch_enrichment"
+        assert state["processedCount"] == 2
+        assert state["totalCount"] == 2
+        assert isinstance(state["startTime"], int)
+        assert isinstance(state["endTime"], int)
         bare = await client.get("/api/job-state/st-1", headers={"Authorization": token})  # no "Bearer ": accepted
         assert bare.status_code == 200
         wrong = await client.get("/api/job-state/st-1", headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401 and wrong.json()["error"]["message"] == "Invalid or expired token"
+        assert wrong.status_code == 401
+        assert wrong.json()["error"]["message"] == "Invalid or expired token"
 
 
 async def test_results_route_404s_and_the_token_option(start_server, mock_clock):
@@ -112,12 +119,14 @@ async def test_results_route_404s_and_the_token_option(start_server, mock_clock)
         await wait_state(client, "res-1", token, status="complete")
         assert (await client.get("/v1/jobs/res-1/results")).status_code == 401
         ok = await client.get("/v1/jobs/res-1/results", headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 200 and len(ok.json()["data"]["enrichedBooks"]) == 1
+        assert ok.status_code == 200
+        assert len(ok.json()["data"]["enrichedBooks"]) == 1
         mock_clock.jump(86400 + 60)  # the retention ends: the job and its results are deleted
         await trio.sleep(0.1)
     async with search_stack(start_server, mock_clock) as stack, stack.server.client() as client:
         gone = await client.get("/v1/jobs/unknown-job/results")
-        assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
+        assert gone.status_code == 404
+        assert gone.json()["error"]["code"] == "NOT_FOUND"
         assert gone.json()["error"]["details"]["ttl"] == "24 hours"
 
 
@@ -136,16 +145,19 @@ async def test_results_are_deleted_after_the_retention(start_server, mock_clock)
 async def test_deprecated_start_treats_work_ids_as_titles(start_server, mock_clock):
     async with search_stack(start_server, mock_clock) as stack, stack.server.client() as client:
         bad = await client.post("/api/enrichment/start", json={"jobId": "d-1"})
-        assert bad.status_code == 400 and bad.json() == {"success": False, "error": {
+        assert bad.status_code == 400
+        assert bad.json() == {"success": False, "error": {
             "code": "INVALID_REQUEST", "message": "Invalid request: jobId and workIds (array) required"}}
         empty = await client.post("/api/enrichment/start", json={"jobId": "d-1", "workIds": []})
         assert empty.json()["error"]["message"] == "Invalid request: workIds array cannot be empty"
         too_many = await client.post("/api/enrichment/start", json={"jobId": "d-1", "workIds": ["w"] * 101})
-        assert too_many.json()["error"]["code"] == "BATCH_TOO_LARGE" and too_many.json()["data"] is None
+        assert too_many.json()["error"]["code"] == "BATCH_TOO_LARGE"
+        assert too_many.json()["data"] is None
         started = await client.post("/api/enrichment/start", json={"jobId": "d-1", "workIds": ["The Hobbit"]})
         assert started.status_code == 202
         body = started.json()["data"]
-        assert body["totalCount"] == 1 and body["success"] is True
+        assert body["totalCount"] == 1
+        assert body["success"] is True
         state = await wait_state(client, "d-1", body["token"], status="complete")
         assert state["processedCount"] == 1
         results = (await client.get("/v1/jobs/d-1/results")).json()["data"]["enrichedBooks"]
@@ -155,7 +167,8 @@ async def test_deprecated_start_treats_work_ids_as_titles(start_server, mock_clo
 async def test_cancel_route_answers_200_for_unknown_jobs_and_400_without_an_id(start_server):
     async with start_server() as server, server.client() as client:
         unknown = await client.post("/api/enrichment/cancel", json={"jobId": "never-was"})
-        assert unknown.status_code == 200 and unknown.json()["status"] == "canceled"
+        assert unknown.status_code == 200
+        assert unknown.json()["status"] == "canceled"
         missing = await client.post("/api/enrichment/cancel", json={})
         assert missing.status_code == 400
         assert missing.json()["error"]["message"] == "Invalid request: jobId required"

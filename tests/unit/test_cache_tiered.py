@@ -15,7 +15,7 @@ import trio.testing
 
 from actors import Clock
 from actors.testing import EPOCH
-from bookstrack.cache import CacheClosedError, Negative, TieredCache
+from bookstrack.cache import CacheClosedError, Negative, TieredCache, abandon_flights_when
 from bookstrack.config import CacheConfig, load_config
 from bookstrack.metrics import Metrics
 from bookstrack.store.blobs import FilesystemBlobStore
@@ -35,13 +35,18 @@ class Loader:
         self.calls = 0
         self.called = trio.Event()
         self.release = trio.Event()
+        self.cancelled = False
         if not gated:
             self.release.set()
 
     async def __call__(self):
         self.calls += 1
         self.called.set()
-        await self.release.wait()
+        try:
+            await self.release.wait()
+        except trio.Cancelled:
+            self.cancelled = True
+            raise
         if isinstance(self.result, BaseException):
             raise self.result
         return self.result
@@ -266,6 +271,30 @@ async def test_a_flight_whose_callers_all_left_still_fills_the_cache(cache, mock
     result = await lookup(cache, loader)
     assert (result.value, result.source) == (Book("Orphan"), "memory")
     assert loader.calls == 1
+
+
+@pytest.mark.parametrize("canceled", [True, False])
+async def test_a_flight_started_for_a_canceled_job_is_dropped_with_its_last_waiter(cache, mock_clock, canceled):
+    loader = Loader(Book("Dropped"), gated=True)
+    job = {"canceled": False}
+    async with trio.open_nursery() as nursery:
+        scope = trio.CancelScope()
+
+        async def caller():
+            with scope, abandon_flights_when(lambda: job["canceled"]):
+                await lookup(cache, loader)
+
+        nursery.start_soon(caller)
+        await loader.called.wait()
+        job["canceled"] = canceled
+        scope.cancel()
+    await trio.testing.wait_all_tasks_blocked()
+    assert loader.cancelled == canceled  # a job's deadline alone (not canceled) leaves the flight running
+    loader.release.set()
+    await cache.flush()
+    result = await lookup(cache, loader)
+    assert result.source == ("miss" if canceled else "memory")  # a fresh flight after the dropped one
+    assert loader.calls == (2 if canceled else 1)
 
 
 async def test_stopping_the_cache_releases_waiters_with_an_error(executor, blobs, metrics, mock_clock):

@@ -39,7 +39,8 @@ def autojump_clock() -> MockClock:
 
 
 def start(total: int = 3, token: str = "tok-1", **kw) -> StartJob:
-    return StartJob(pipeline="batch_enrichment", total=total, input=b'{"books":[]}', token=token, token_ttl=7200.0, **kw)
+    return StartJob(pipeline="batch_enrichment", total=total, input=b'{"books":[]}', token=token,
+                    token_ttl=7200.0, **kw)
 
 
 def item(index: int, success: bool = True, title: str = "T") -> ItemDone:
@@ -65,7 +66,9 @@ async def test_start_answers_the_running_state_and_a_second_start_conflicts(auto
     async with memory_system(JobActor) as system:
         ref = system.ref(JobActor, "j1")
         state = await ref.ask(start())
-        assert state.status is JobStatus.RUNNING and state.pipeline == "batch_enrichment" and state.total_count == 3
+        assert state.status is JobStatus.RUNNING
+        assert state.pipeline == "batch_enrichment"
+        assert state.total_count == 3
         with pytest.raises(JobExistsError):
             await ref.ask(start())
 
@@ -77,9 +80,11 @@ async def test_an_ended_job_is_replaced_and_its_sequence_goes_on(autojump_clock)
         await ref.ask(item(0))
         ended = await ref.ask(finish())
         again = await ref.ask(start(total=2, token="tok-2"))
-        assert again.processed_count == 0 and again.seq > ended.seq
+        assert again.processed_count == 0
+        assert again.seq > ended.seq
         results = await ref.ask(GetResults())
-        assert results.items == [] and results.result is None  # the old job's results went with it
+        assert results.items == []
+        assert results.result is None
         assert await ref.ask(CheckToken("tok-1")) == "invalid"
 
 
@@ -97,7 +102,8 @@ async def test_items_count_once_and_progress_is_announced_with_counts(autojump_c
         last = got[-1]
         assert last["payload"] == {"type": "job_progress", "progress": 1.0, "status": "Enriching (2/2): Emma",
                                    "processedCount": 2, "currentItem": "Emma"}
-        assert last["pipeline"] == "batch_enrichment" and last["version"] == "1.0.0"
+        assert last["pipeline"] == "batch_enrichment"
+        assert last["version"] == "1.0.0"
         assert isinstance(last["timestamp"], int)
         assert [f["seq"] for f in got] == sorted({f["seq"] for f in got})
         state = await ref.ask(GetState())
@@ -124,7 +130,8 @@ async def test_finish_is_committed_before_it_is_announced(autojump_clock):
         assert storage.commits == commits_before + 1
         assert seen_at_commit == [0]  # nothing was announced when the commit ran
         event = sub.receive.receive_nowait()
-        assert event.type == "job_complete" and event.close == CLOSE_COMPLETED
+        assert event.type == "job_complete"
+        assert event.close == CLOSE_COMPLETED
         with pytest.raises(trio.EndOfChannel):
             sub.receive.receive_nowait()  # the terminal event ends the subscription
 
@@ -144,7 +151,8 @@ async def test_a_late_subscriber_gets_the_terminal_frame_only(autojump_clock, ou
         await ref.ask(item(0))
         await ref.ask(finish(outcome))
         catchup = await ref.ask(Subscribe(subscriber=Subscriber(), after_seq=0))
-        assert catchup.ended and [e.type for e in catchup.events] == [kind]
+        assert catchup.ended
+        assert [e.type for e in catchup.events] == [kind]
         assert catchup.events[0].close == close
         assert catchup.state.status.value == {"complete": "complete", "failed": "failed",
                                                "canceled": "canceled"}[outcome]
@@ -160,7 +168,9 @@ async def test_catchup_latest_progress_reconnected_snapshot_and_replay(autojump_
         assert [json.loads(e.data)["payload"]["processedCount"] for e in latest.events] == [3]
         snap = await ref.ask(Subscribe(subscriber=Subscriber(), reconnect=True))
         payload = json.loads(snap.events[0].data)["payload"]
-        assert payload["type"] == "reconnected" and payload["processedCount"] == 3 and payload["totalCount"] == 4
+        assert payload["type"] == "reconnected"
+        assert payload["processedCount"] == 3
+        assert payload["totalCount"] == 4
         first_seq = json.loads(latest.events[0].data)["seq"] - 2
         replay = await ref.ask(Subscribe(subscriber=Subscriber(), after_seq=first_seq))
         assert [e.seq for e in replay.events] == [first_seq + 1, first_seq + 2]
@@ -177,7 +187,8 @@ async def test_a_full_queue_marks_the_subscriber_lagging_and_closes_it(autojump_
         await ref.ask(Subscribe(subscriber=fast))
         for i in range(5):
             await ref.ask(item(i))
-        assert slow.lagging and not fast.lagging
+        assert slow.lagging
+        assert not fast.lagging
         assert len(frames(slow)) == 2  # what fitted, then the end of the channel
         assert len(frames(fast)) == 5
 
@@ -205,7 +216,8 @@ async def test_token_refresh_rules(autojump_clock):
         assert (await ref.ask(refresh("old", "n1"))).error == "Refresh not allowed yet"
         await trio.sleep(7200 - 1800 + 1)
         done = await ref.ask(refresh("old", "n1"))
-        assert done.token == "n1" and done.error is None
+        assert done.token == "n1"
+        assert done.error is None
         assert await ref.ask(CheckToken("old")) == "invalid"  # the old token stops at once
         assert await ref.ask(CheckToken("n1")) == "ok"
         await trio.sleep(7201)
@@ -233,7 +245,9 @@ async def test_cancel_flags_an_active_job_only(autojump_clock):
         outcome = await ref.ask(CancelJob("user"))
         assert outcome.active
         state = await ref.ask(GetState())
-        assert state.canceled and state.cancel_reason == "user" and state.status is JobStatus.RUNNING
+        assert state.canceled
+        assert state.cancel_reason == "user"
+        assert state.status is JobStatus.RUNNING
 
 
 async def test_restart_resumes_with_the_done_items_and_a_higher_sequence(autojump_clock):
@@ -248,7 +262,8 @@ async def test_restart_resumes_with_the_done_items_and_a_higher_sequence(autojum
     async with memory_system(JobActor, storage=storage) as system:
         ref = system.ref(JobActor, "j1")
         info = await ref.ask(ResumeJob())
-        assert sorted(info.done) == [0, 3] and info.input == b'{"books":[]}'
+        assert sorted(info.done) == [0, 3]
+        assert info.input == b'{"books":[]}'
         assert info.state.processed_count == 2  # recounted from the stored items
         await ref.ask(item(1))
         assert (await ref.ask(GetState())).seq > seq_before
