@@ -180,25 +180,34 @@ class JobRunner:
 
     async def _drive(self, pipeline: Pipeline, job: JobContext) -> None:
         try:
-            canceled = job.state.canceled  # a cancel that arrived while no task ran (before a restart)
-            if not canceled:
-                with trio.CancelScope() as scope:
-                    job._scope = scope
-                    if job.canceled:
-                        scope.cancel()
-                    try:
-                        # Shared cache lookups this job started are dropped with it once it is canceled.
-                        with abandon_flights_when(lambda: job.canceled):
-                            await pipeline.run(job)
-                    except Exception as exc:
-                        log.exception("job %s (%s) failed", job.job_id, pipeline.name)
-                        with trio.CancelScope(shield=True):
-                            await job.finish("failed", _ErrorPayload("error", pipeline.error_code, str(exc) or
-                                             type(exc).__name__, True), expires_at=job.expires_at(), error=str(exc))
-                        return
-                canceled = job.canceled
-            # Shutdown cancels from outside this scope and never gets here; a cancel request does.
-            with trio.CancelScope(shield=canceled):
-                await pipeline.finish(job, canceled=canceled)
+            await self._work(pipeline, job)
+        except Exception:
+            # Reporting the end failed (storage trouble, say): the job stays active in storage and is
+            # resumed by the next start. One job's trouble must never take the jobs nursery down.
+            log.exception("job %s (%s): could not record its end; it resumes at the next start",
+                          job.job_id, pipeline.name)
         finally:
             self._live.pop(job.job_id, None)
+
+    async def _work(self, pipeline: Pipeline, job: JobContext) -> None:
+        canceled = job.state.canceled  # a cancel that arrived while no task ran (before a restart)
+        if not canceled:
+            with trio.CancelScope() as scope:
+                job._scope = scope
+                if job.canceled:
+                    scope.cancel()
+                try:
+                    # Shared cache lookups this job started are dropped with it once it is canceled.
+                    with abandon_flights_when(lambda: job.canceled):
+                        await pipeline.run(job)
+                except Exception as exc:
+                    log.exception("job %s (%s) failed", job.job_id, pipeline.name)
+                    message = str(exc) or type(exc).__name__
+                    with trio.CancelScope(shield=True):
+                        await job.finish("failed", _ErrorPayload("error", pipeline.error_code, message, True),
+                                         expires_at=job.expires_at(), error=message)
+                    return
+            canceled = job.canceled
+        # Shutdown cancels from outside this scope and never gets here; a cancel request does.
+        with trio.CancelScope(shield=canceled):
+            await pipeline.finish(job, canceled=canceled)
