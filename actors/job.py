@@ -30,7 +30,7 @@ import enum
 import hmac
 import itertools
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 import trio
@@ -109,11 +109,12 @@ class _Settings(msgspec.Struct):
 
 
 class JobEvent(msgspec.Struct, frozen=True):
-    """One frame as the subscribers receive it: its JSON, and the close that follows it (terminal)."""
+    """One frame as the subscribers receive it: its JSON text (decoded once here, not once per
+    subscriber), and the close that follows it (terminal)."""
 
     seq: int
     type: str
-    data: bytes
+    text: str
     close: tuple[int, str] | None = None
 
 
@@ -183,12 +184,14 @@ class StartJob(msgspec.Struct, kw_only=True):
 
 
 class ReportProgress(msgspec.Struct, kw_only=True):
-    """A progress step that is not an item (a stage of a scan, say). Persisted throttled."""
+    """A progress step that is not an item (a stage of a scan, say). Persisted throttled. ``total`` sets
+    the item count when the job learns it late (an import knows its rows once the file is parsed)."""
 
     progress: float
     status: str
     processed: int | None = None
     current_item: str | None = None
+    total: int | None = None
 
 
 class ItemDone(msgspec.Struct, kw_only=True):
@@ -292,11 +295,13 @@ class JobActor(Actor):
     mailbox_size = 256
 
     async def on_start(self) -> None:
-        self.state: JobState | None = await self.storage.get("state", type=JobState)
-        self.token: _Token | None = await self.storage.get("token", type=_Token)
-        settings = await self.storage.get("settings", type=_Settings)
-        self.settings = settings or _Settings(5, 10.0)
-        self.terminal: JobEvent | None = await self.storage.get("terminal", type=JobEvent)
+        # The small keys share a prefix, so activation is one read (not one per key).
+        meta = await self.storage.list(_META, type=msgspec.Raw)
+        self.state: JobState | None = _decode(meta.get(_STATE), JobState)
+        self.token: _Token | None = _decode(meta.get(_TOKEN), _Token)
+        self.settings = _decode(meta.get(_SETTINGS), _Settings) or _Settings(5, 10.0)
+        self.terminal: JobEvent | None = _decode(meta.get(_TERMINAL), JobEvent)
+        self.done: set[int] = set()  # indexes of the stored items (of a job that is not over)
         self.subscribers: dict[int, Subscriber] = {}
         self.log: collections.deque[JobEvent] = collections.deque(maxlen=LOG_LIMIT)
         self.epoch = self._now_ms()
@@ -306,6 +311,7 @@ class JobActor(Actor):
             # Unpersisted progress is lost, but item results never are: recount from them, and move the
             # sequence past any number the previous activation may have used.
             items = await self.storage.list("item:", type=_Item)
+            self.done = {int(key.removeprefix("item:")) for key in items}
             self.state.processed_count = len(items)
             self.state.success_count = sum(1 for i in items.values() if i.success)
             self.state.failure_count = len(items) - self.state.success_count
@@ -340,10 +346,11 @@ class JobActor(Actor):
         self.token = _Token(msg.token, self.clock.wall() + msg.token_ttl)
         self.settings = _Settings(msg.throttle_count, msg.throttle_seconds)
         self.terminal = None
+        self.done = set()
         self.log.clear()
-        self.storage.put("state", self.state)
-        self.storage.put("token", self.token)
-        self.storage.put("settings", self.settings)
+        self.storage.put(_STATE, self.state)
+        self.storage.put(_TOKEN, self.token)
+        self.storage.put(_SETTINGS, self.settings)
         self.storage.put("input", msg.input)
         self.storage.put(ACTIVE_KEY, True)
         self.storage.set_alarm(None)
@@ -357,6 +364,8 @@ class JobActor(Actor):
         state.message = msg.status
         if msg.processed is not None:
             state.processed_count = msg.processed
+        if msg.total is not None:
+            state.total_count = msg.total
         state.current_item = msg.current_item
         self._progress_event(state)
         self._throttled_persist()
@@ -365,7 +374,8 @@ class JobActor(Actor):
     async def on_item_done(self, msg: ItemDone) -> int:
         state = self._running()
         key = f"item:{msg.index:08d}"
-        if await self.storage.get(key, type=_Item) is None:  # at-least-once: a redone item counts once
+        if msg.index not in self.done:  # at-least-once: a redone item counts once
+            self.done.add(msg.index)
             state.processed_count += 1
             if msg.success:
                 state.success_count += 1
@@ -399,14 +409,15 @@ class JobActor(Actor):
         close = {"complete": CLOSE_COMPLETED, "failed": CLOSE_FAILED, "canceled": CLOSE_CANCELED}[msg.outcome]
         kind = "error" if msg.outcome == "failed" else "job_complete"
         self.terminal = JobEvent(
-            state.seq, kind, frame_bytes(kind, self.id, state.pipeline, now, state.seq, msg.payload), close
+            state.seq, kind, frame_bytes(kind, self.id, state.pipeline, now, state.seq, msg.payload).decode(), close
         )
-        self.storage.put("state", state)
-        self.storage.put("terminal", self.terminal)
+        self.storage.put(_STATE, state)
+        self.storage.put(_TERMINAL, self.terminal)
         if msg.result is not None:
             self.storage.put("result", msg.result)
         self.storage.delete(ACTIVE_KEY)
         self.storage.set_alarm(msg.expires_at)  # the cleanup
+        self.done = set()
         self.log.clear()  # an ended job's catch-up is its terminal frame alone
         self.after_commit(lambda: self._fan_out(self.terminal, final=True))  # type: ignore[arg-type]
         return state
@@ -421,7 +432,7 @@ class JobActor(Actor):
             self.state.canceled = True
             self.state.cancel_reason = msg.reason
             self.state.version += 1
-            self.storage.put("state", self.state)
+            self.storage.put(_STATE, self.state)
             self._persisted()
         return CancelOutcome(True, True)
 
@@ -455,7 +466,7 @@ class JobActor(Actor):
         if self.token.expires_at - now > msg.window:
             return Refreshed(error="Refresh not allowed yet")
         self.token = _Token(msg.new, now + msg.ttl)
-        self.storage.put("token", self.token)
+        self.storage.put(_TOKEN, self.token)
         return Refreshed(token=msg.new)
 
     # -- subscribers -------------------------------------------------------------------------------
@@ -485,7 +496,7 @@ class JobActor(Actor):
             )
             data = frame_bytes("reconnected", self.id, state.pipeline, self._now_ms(), state.seq,
                                _encoder.encode(payload))
-            return [JobEvent(state.seq, "reconnected", data)]
+            return [JobEvent(state.seq, "reconnected", data.decode())]
         latest = next((e for e in reversed(self.log) if e.type == "job_progress"), None)
         if latest is None and state.last_update is not None:
             latest = self._progress_frame(state)  # the log was lost (a restart): rebuild it from the record
@@ -514,8 +525,7 @@ class JobActor(Actor):
         if self.state is None or self.state.status.ended:
             return None
         raw = await self.storage.get("input", type=bytes)
-        items = await self.storage.list("item:", type=_Item)
-        return ResumeInfo(self.state, raw or b"", [int(k.removeprefix("item:")) for k in items])
+        return ResumeInfo(self.state, raw or b"", sorted(self.done))
 
     # -- inside ------------------------------------------------------------------------------------
 
@@ -532,7 +542,7 @@ class JobActor(Actor):
         )
         data = frame_bytes("job_progress", self.id, state.pipeline, state.last_update or self._now_ms(), state.seq,
                            _encoder.encode(payload))
-        return JobEvent(state.seq, "job_progress", data)
+        return JobEvent(state.seq, "job_progress", data.decode())
 
     def _progress_event(self, state: JobState) -> None:
         state.seq += 1
@@ -547,7 +557,7 @@ class JobActor(Actor):
         self.unpersisted += 1
         elapsed = self.clock.monotonic() - self.last_persist
         if self.unpersisted >= self.settings.throttle_count or elapsed >= self.settings.throttle_seconds:
-            self.storage.put("state", self.state)
+            self.storage.put(_STATE, self.state)
             self._persisted()
 
     def _persisted(self) -> None:
@@ -570,6 +580,16 @@ class JobActor(Actor):
             for subscriber in self.subscribers.values():
                 subscriber.send.close()
             self.subscribers.clear()
+
+
+_META = "m:"
+_STATE, _TOKEN, _SETTINGS, _TERMINAL = "m:state", "m:token", "m:settings", "m:terminal"
+
+T = TypeVar("T")
+
+
+def _decode(raw: msgspec.Raw | None, type: type[T]) -> T | None:
+    return None if raw is None else msgspec.msgpack.decode(raw, type=type)
 
 
 class _Item(msgspec.Struct, array_like=True):

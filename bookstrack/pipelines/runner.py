@@ -37,7 +37,7 @@ from actors.job import (
 from bookstrack.cache import abandon_flights_when
 from bookstrack.config import JobsConfig
 
-__all__ = ["JobRunner", "JobContext", "Pipeline"]
+__all__ = ["JobRunner", "JobContext", "Pipeline", "PipelineFailed"]
 
 log = logging.getLogger("bookstrack.pipelines")
 
@@ -87,9 +87,11 @@ class JobContext:
         return done
 
     async def progress(self, progress: float, status: str, *, processed: int | None = None,
-                       current_item: str | None = None) -> None:
+                       current_item: str | None = None, total: int | None = None) -> None:
         await self._actor.ask(ReportProgress(progress=progress, status=status, processed=processed,
-                                             current_item=current_item))
+                                             current_item=current_item, total=total))
+        if total is not None:
+            self.state.total_count = total
 
     async def results(self) -> JobResults:
         results: JobResults = await self._actor.ask(GetResults())
@@ -109,6 +111,14 @@ class JobContext:
             payload=_encoder.encode(payload), expires_at=expires_at,
             result=None if result is None else _encoder.encode(result), error=error,
         ))
+
+
+class PipelineFailed(Exception):
+    """Raised by a pipeline to fail its job with this ``code`` (else the pipeline's ``error_code``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class _ErrorPayload(msgspec.Struct):
@@ -203,8 +213,9 @@ class JobRunner:
                 except Exception as exc:
                     log.exception("job %s (%s) failed", job.job_id, pipeline.name)
                     message = str(exc) or type(exc).__name__
+                    code = exc.code if isinstance(exc, PipelineFailed) else pipeline.error_code
                     with trio.CancelScope(shield=True):
-                        await job.finish("failed", _ErrorPayload("error", pipeline.error_code, message, True),
+                        await job.finish("failed", _ErrorPayload("error", code, message, True),
                                          expires_at=job.expires_at(), error=message)
                     return
             canceled = job.canceled

@@ -109,10 +109,10 @@ class _Connection:
     def _now_ms(self) -> int:
         return int(self.jobs.clock.wall() * 1000)
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, text: str) -> None:
         async with self.send_lock:
             if not self.closed:
-                await self.ws.send(data.decode())
+                await self.ws.send(text)
 
     async def _close(self, code: int, reason: str) -> None:
         async with self.send_lock:
@@ -123,7 +123,7 @@ class _Connection:
     async def _control(self, kind: str) -> None:
         now = self._now_ms()
         await self._send(frame_bytes(kind, self.job_id, self.pipeline, now, self.seq,
-                                     _encoder.encode(_Control(kind, now))))
+                                     _encoder.encode(_Control(kind, now))).decode())
 
     async def _handle(self, kind: str) -> None:
         if kind == "ready":
@@ -136,7 +136,7 @@ class _Connection:
     async def _deliver(self, event: JobEvent) -> bool:
         """Send one event; True if it ended the connection."""
         self.seq = max(self.seq, event.seq)
-        await self._send(event.data)
+        await self._send(event.text)
         if event.close is not None:
             await self._close(*event.close)
             return True
@@ -240,7 +240,7 @@ async def progress_socket() -> quart.Response | None:
 
 
 def _sse(event: JobEvent, epoch: int) -> bytes:
-    return b"id: %d.%d\nevent: %s\ndata: %s\n\n" % (epoch, event.seq, event.type.encode(), event.data)
+    return f"id: {epoch}.{event.seq}\nevent: {event.type}\ndata: {event.text}\n\n".encode()
 
 
 def _last_event_id(value: str | None) -> tuple[int | None, int | None]:

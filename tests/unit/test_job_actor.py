@@ -57,7 +57,7 @@ def frames(sub: Subscriber) -> list[dict]:
     out = []
     while True:
         try:
-            out.append(json.loads(sub.receive.receive_nowait().data))
+            out.append(json.loads(sub.receive.receive_nowait().text))
         except (trio.WouldBlock, trio.EndOfChannel):
             return out
 
@@ -165,13 +165,13 @@ async def test_catchup_latest_progress_reconnected_snapshot_and_replay(autojump_
         for i in range(3):
             await ref.ask(item(i, title=f"B{i}"))
         latest = await ref.ask(Subscribe(subscriber=Subscriber()))
-        assert [json.loads(e.data)["payload"]["processedCount"] for e in latest.events] == [3]
+        assert [json.loads(e.text)["payload"]["processedCount"] for e in latest.events] == [3]
         snap = await ref.ask(Subscribe(subscriber=Subscriber(), reconnect=True))
-        payload = json.loads(snap.events[0].data)["payload"]
+        payload = json.loads(snap.events[0].text)["payload"]
         assert payload["type"] == "reconnected"
         assert payload["processedCount"] == 3
         assert payload["totalCount"] == 4
-        first_seq = json.loads(latest.events[0].data)["seq"] - 2
+        first_seq = json.loads(latest.events[0].text)["seq"] - 2
         replay = await ref.ask(Subscribe(subscriber=Subscriber(), after_seq=first_seq))
         assert [e.seq for e in replay.events] == [first_seq + 1, first_seq + 2]
         stale = await ref.ask(Subscribe(subscriber=Subscriber(), after_seq=first_seq, epoch=replay.epoch - 1))
@@ -239,7 +239,7 @@ async def test_cancel_flags_an_active_job_only(autojump_clock):
     async with memory_system(JobActor, storage=storage) as system:
         unknown = await system.ref(JobActor, "nobody").ask(CancelJob("x"))
         assert (unknown.known, unknown.active) == (False, False)
-        assert await storage.ids_with("job", "state") == []  # nothing written for an unknown job
+        assert await storage.ids_with("job", "m:state") == []  # nothing written for an unknown job
         ref = system.ref(JobActor, "j1")
         await ref.ask(start())
         outcome = await ref.ask(CancelJob("user"))

@@ -82,7 +82,7 @@ async def test_a_failing_pipeline_ends_the_job_with_an_error_frame_and_1011(auto
         nursery.cancel_scope.cancel()
     assert event.type == "error"
     assert event.close == CLOSE_FAILED
-    payload = json.loads(event.data)["payload"]
+    payload = json.loads(event.text)["payload"]
     assert payload == {"type": "error", "code": "E_STEPS_FAILED", "message": "the input cannot be read",
                        "retryable": True}
 
