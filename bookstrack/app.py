@@ -34,11 +34,12 @@ from bookstrack.pipelines.enrich_book import BookEnricher
 from bookstrack.pipelines.enrichment import EnrichmentPipeline
 from bookstrack.pipelines.jobs import JobService
 from bookstrack.pipelines.runner import JobRunner
+from bookstrack.pipelines.scan import ScanPipeline
 from bookstrack.providers.registry import Providers, open_providers
 from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import external, health, jobs, legacy, progress, search
+from bookstrack.web import external, health, jobs, legacy, progress, scans, search
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -52,7 +53,7 @@ log = logging.getLogger("bookstrack")
 
 # Every area's route table; each later area adds its own here.
 ROUTE_TABLES: tuple[RouteTable, ...] = (
-    health.routes, search.routes, legacy.routes, external.routes, jobs.routes, progress.routes,
+    health.routes, search.routes, legacy.routes, external.routes, jobs.routes, progress.routes, scans.routes,
 )
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
@@ -105,8 +106,10 @@ class Services:
                         self.providers, self.cache = providers, cache
                         async with SearchService.running(self.config, providers, cache, self.clock) as service:
                             self.search = service
+                            enricher = BookEnricher(service)
                             runner = JobRunner(self.system, self.clock, self.config.jobs, {
-                                "batch_enrichment": EnrichmentPipeline(BookEnricher(service)),
+                                "batch_enrichment": EnrichmentPipeline(enricher),
+                                "ai_scan": ScanPipeline(providers.gemini, enricher, self.blobs, self.config.scans),
                             })
                             try:
                                 # The jobs nursery: running jobs are cancelled (and stay "running", to

@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="path to config.toml (default: built-in defaults)")
     serve.add_argument("--host", default=None, help="bind address (overrides [server] host)")
     serve.add_argument("--port", type=int, default=None, help="port (overrides [server] port; 0 = any free)")
-    fake = sub.add_parser("fake-upstream", help="run the fake Google Books / Open Library / ISBNdb / Wikidata server")
+    fake = sub.add_parser(
+        "fake-upstream", help="run the fake Google Books / Open Library / ISBNdb / Wikidata / Gemini server"
+    )
     fake.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     fake.add_argument("--port", type=int, default=8788, help="port (default 8788; 0 = any free)")
     fake.add_argument("--latency-ms", type=float, default=0.0, help="delay every answer by N ms")

@@ -125,6 +125,13 @@ class JobsConfig(_Section):
     results_require_token: bool = False  # results routes need the job's token
 
 
+class ScansConfig(_Section):
+    """Bookshelf scans (API.md §4, §8)."""
+
+    confidence_threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.7  # approved at or above; else review
+    enrich_concurrency: AtLeastOne = 10  # detected books of one photo enriched at once
+
+
 class ProviderConfig(_Section):
     """One upstream provider: where it is, how long one attempt may take, and its budget (API.md §5).
 
@@ -166,11 +173,16 @@ class WikidataConfig(ProviderConfig):
 
 
 class GeminiConfig(ProviderConfig):
-    base_url: str = "https://generativelanguage.googleapis.com"
+    base_url: str = "https://generativelanguage.googleapis.com"  # scheme + host; the client adds /v1beta/models/…
     timeout: Positive = 60.0
     rate_per_second: Positive = 1.0
     max_attempts: AtLeastOne = 2
     deadline: Positive = 150.0
+    vision_model: str = "gemini-2.5-flash"  # bookshelf photos (reference §8.5.1)
+    csv_model: str = "gemini-2.5-flash-lite"  # CSV layouts the deterministic parsers do not know (§8.5.2)
+    # Thinking tokens count against the 8192 output tokens: -1 sends no thinkingConfig (the model's default),
+    # 0 turns thinking off (2.5 Flash), N caps it at N tokens.
+    thinking_budget: Annotated[int, msgspec.Meta(ge=-1)] = -1
 
 
 class ProvidersConfig(_Section):
@@ -217,6 +229,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     offload: OffloadConfig = msgspec.field(default_factory=OffloadConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
+    scans: ScansConfig = msgspec.field(default_factory=ScansConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     providers: ProvidersConfig = msgspec.field(default_factory=ProvidersConfig)
     secrets: Secrets = msgspec.field(default_factory=Secrets)

@@ -14,6 +14,8 @@ The tree (whose fault it is decides the branch)::
     │   ├── PayloadTooLarge         PAYLOAD_TOO_LARGE 413 (middleware family)
     │   ├── EmptyBatch              EMPTY_BATCH 400 (a batch job with no items)
     │   ├── BatchTooLarge           BATCH_TOO_LARGE 400 (a batch job over its limit)
+    │   ├── MissingParameter        MISSING_PARAMETER 400 (CSV import without a file)
+    │   ├── FileTooLarge            FILE_TOO_LARGE 413 (a file inside the body over its limit)
     │   ├── AuthError               AUTH_ERROR 401 (a job's token missing, wrong or expired)
     │   ├── JobExists               JOB_EXISTS 409 (the job id belongs to a running job)
     │   └── RateLimited             RATE_LIMIT_EXCEEDED 429 (middleware family)
@@ -144,6 +146,19 @@ class BatchTooLarge(ClientError):
     """A batch job was asked for with more items than allowed (reference §3.3.1)."""
 
     code = "BATCH_TOO_LARGE"
+
+
+class MissingParameter(ClientError):
+    """The CSV import's multipart body has no ``file`` field (reference §3.5)."""
+
+    code = "MISSING_PARAMETER"
+
+
+class FileTooLarge(ClientError):
+    """An uploaded file inside a body is over its limit (reference §3.4.2, §3.5), in the route's family."""
+
+    code = "FILE_TOO_LARGE"
+    status = 413
 
 
 class AuthError(ClientError):

@@ -211,6 +211,87 @@ class AiScanComplete(msgspec.Struct):
     needs_review: int
 
 
+class Corners(msgspec.Struct):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class ScanEnrichment(msgspec.Struct):
+    status: str
+    work: Work | None = None
+    editions: list[Edition] | None = None
+    authors: list[Author] | None = None
+    provider: str | None = None
+    cachedResult: bool | None = None
+
+
+class ScanBook(msgspec.Struct):
+    title: str
+    author: str
+    confidence: float
+    boundingBox: Corners  # required (clients.md §4.4)
+    isbn: str | None = None
+    format: str | None = None
+    enrichment: ScanEnrichment | None = None
+
+
+class ScanMetadata(msgspec.Struct):
+    processingTime: int
+    enrichedCount: int
+    timestamp: str
+    modelUsed: str
+
+
+class ScanResults(msgspec.Struct):
+    """``data`` of the scan results routes (clients.md §4.4)."""
+
+    totalDetected: int
+    approved: int
+    needsReview: int
+    books: list[ScanBook]
+    metadata: ScanMetadata
+
+
+class AiScanCompleteFull(msgspec.Struct):
+    """The snapshot-era AI-scan completion with its optional fields (clients.md §4.4)."""
+
+    type: str
+    pipeline: str
+    total_detected: int
+    approved: int
+    needs_review: int
+    results_url: str | None = None
+    books: list[ScanBook] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CsvBook(msgspec.Struct):
+    title: str
+    author: str
+    isbn: str | None = None
+    coverUrl: str | None = None
+    publisher: str | None = None
+    publicationYear: int | None = None
+    enrichmentError: str | None = None
+
+
+class CsvError(msgspec.Struct):
+    title: str
+    error: str
+
+
+class CsvComplete(msgspec.Struct):
+    """The CSV completion the snapshot-era client decodes (clients.md §4.5)."""
+
+    type: str
+    pipeline: str
+    books: list[CsvBook]
+    errors: list[CsvError]
+    successRate: str
+
+
 def decode(data: bytes, type: Any) -> Any:
     """Decode ``data`` as the client would (raises ``msgspec.ValidationError`` where the client throws)."""
     return msgspec.json.decode(data, type=type)

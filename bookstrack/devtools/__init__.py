@@ -1,4 +1,4 @@
-"""Developer tools: the fake upstream server (Google Books, Open Library, ISBNdb, Wikidata) and its
+"""Developer tools: the fake upstream server (Google Books, Open Library, ISBNdb, Wikidata, Gemini) and its
 fixture catalogue, for tests, benchmarks and offline demos. Nothing in the shipped server imports this."""
 
 from __future__ import annotations

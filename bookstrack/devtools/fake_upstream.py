@@ -1,5 +1,5 @@
-"""The fake upstream server: Google Books, Open Library, ISBNdb and Wikidata on one port, each under its
-own prefix, answering from the fixture catalogue, with fault injection and request counters.
+"""The fake upstream server: Google Books, Open Library, ISBNdb, Wikidata and Gemini on one port, each
+under its own prefix, answering from the fixture catalogue, with fault injection and request counters.
 
 Layout (``http://127.0.0.1:PORT`` + prefix + the provider's usual path)::
 
@@ -9,6 +9,7 @@ Layout (``http://127.0.0.1:PORT`` + prefix + the provider's usual path)::
                   /authors/{id}/works.json, /api/books?bibkeys=…
     /isbndb       /book/{isbn}, POST /books, /books/{query}, /search/books, /author/{name}, /authors/{query}
     /wikidata     /w/api.php?action=wbsearchentities|wbgetentities, /wiki/Special:EntityData/{id}.json
+    /gemini       POST /v1beta/models/{model}:generateContent (canned scans, CSV rows: upstreams/gemini.py)
 
 So a provider's ``base_url`` is ``http://127.0.0.1:PORT/google`` (and so on). The control API (not counted):
 
@@ -18,6 +19,8 @@ So a provider's ``base_url`` is ``http://127.0.0.1:PORT/google`` (and so on). Th
     POST /_control/reset         {"faults"?: true, "requests"?: true}: clear settings and/or counters
     POST /_control/release       answer the requests held by a hang
     GET  /_control/requests      counts by provider, route and path; ?log=N adds the last N requests
+    GET|POST /_control/gemini    Gemini's pinned answers: {"detections", "image_sha256"?, "rows",
+                                  "answer_next", "count"?, "reset"?} (``Gemini.control``)
 
 ``FakeUpstream`` is the ASGI app (embed it, or drive ``.faults`` and ``.requests`` in-process);
 ``run_fake_upstream`` serves one on an ephemeral 127.0.0.1 port for a test; ``serve_fake_upstream`` is
@@ -44,7 +47,16 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from bookstrack.devtools.catalogue import Catalogue, load_catalogue
 from bookstrack.devtools.faults import Faults, RecordedRequest, RequestLog
-from bookstrack.devtools.upstreams import GoogleBooks, Isbndb, OpenLibrary, Request, Response, Upstream, Wikidata
+from bookstrack.devtools.upstreams import (
+    Gemini,
+    GoogleBooks,
+    Isbndb,
+    OpenLibrary,
+    Request,
+    Response,
+    Upstream,
+    Wikidata,
+)
 
 __all__ = [
     "ENV_NAMES",
@@ -65,11 +77,16 @@ ENV_NAMES = {
     "openlibrary": "BOOKSTRACK_PROVIDERS__OPENLIBRARY__BASE_URL",
     "isbndb": "BOOKSTRACK_PROVIDERS__ISBNDB__BASE_URL",
     "wikidata": "BOOKSTRACK_PROVIDERS__WIKIDATA__BASE_URL",
+    "gemini": "BOOKSTRACK_PROVIDERS__GEMINI__BASE_URL",
 }
 # placeholder keys: the fake accepts any (ISBNdb needs one to be sent; BooksTrack skips keyless providers)
-FAKE_KEYS = {"BOOKSTRACK_GOOGLE_BOOKS_API_KEY": "fake-google-key", "BOOKSTRACK_ISBNDB_API_KEY": "fake-isbndb-key"}
+FAKE_KEYS = {
+    "BOOKSTRACK_GOOGLE_BOOKS_API_KEY": "fake-google-key",
+    "BOOKSTRACK_ISBNDB_API_KEY": "fake-isbndb-key",
+    "BOOKSTRACK_GEMINI_API_KEY": "fake-gemini-key",
+}
 ALIASES = {"google": "google_books", "open_library": "openlibrary"}
-_MAX_BODY = 1 << 20
+_MAX_BODY = 20 << 20  # Gemini takes inline images in requests of up to 20 MB
 
 
 class FakeUpstream:
@@ -85,14 +102,17 @@ class FakeUpstream:
         seed: int = 0,
         google_key: str | None = None,
         isbndb_key: str | None = None,
+        gemini_key: str | None = None,
         openlibrary_isbn_redirect: bool = True,
     ) -> None:
         self.catalogue = catalogue or load_catalogue()
+        self.gemini = Gemini(self.catalogue, api_key=gemini_key)  # tests pin its answers: gemini.pin_detections
         upstreams: list[Upstream] = [
             GoogleBooks(self.catalogue, api_key=google_key),
             OpenLibrary(self.catalogue, isbn_redirect=openlibrary_isbn_redirect),
             Isbndb(self.catalogue, api_key=isbndb_key),
             Wikidata(self.catalogue),
+            self.gemini,
         ]
         self.upstreams: dict[str, Upstream] = {u.name: u for u in upstreams}
         self._by_prefix = {u.prefix: u for u in upstreams}
@@ -191,12 +211,15 @@ class FakeUpstream:
         if path == "/_control/reset" and method == "POST":
             if payload.get("faults", True):
                 self.faults.reset()
+                self.gemini.reset()
             if payload.get("requests", True):
                 self.requests.reset()
             return _json({"ok": True})
         if path == "/_control/release" and method == "POST":
             self.faults.release()
             return _json({"ok": True})
+        if path == "/_control/gemini":
+            return self.gemini.control(method, payload)
         if path == "/_control/requests" and method == "GET":
             try:
                 count = int((query.get("log") or ["0"])[0] or 0)
@@ -317,7 +340,8 @@ class RunningFakeUpstream:
 
     @property
     def base_urls(self) -> dict[str, str]:
-        """Config section name (``google_books``, ``openlibrary``, ``isbndb``, ``wikidata``) → base URL."""
+        """Config section name (``google_books``, ``openlibrary``, ``isbndb``, ``wikidata``, ``gemini``) → base
+        URL."""
         return self.app.base_urls(self.url)
 
     @property
@@ -331,6 +355,10 @@ class RunningFakeUpstream:
     @property
     def catalogue(self) -> Catalogue:
         return self.app.catalogue
+
+    @property
+    def gemini(self) -> Gemini:
+        return self.app.gemini
 
     def env(self, *, keys: bool = True) -> dict[str, str]:
         """Environment variables pointing BooksTrack at this server (with placeholder keys)."""

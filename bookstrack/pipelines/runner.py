@@ -211,7 +211,10 @@ class JobRunner:
                     with abandon_flights_when(lambda: job.canceled):
                         await pipeline.run(job)
                 except Exception as exc:
-                    log.exception("job %s (%s) failed", job.job_id, pipeline.name)
+                    if isinstance(exc, PipelineFailed):  # an expected end, told to the client: no traceback
+                        log.warning("job %s (%s) failed: %s", job.job_id, pipeline.name, exc)
+                    else:
+                        log.exception("job %s (%s) failed", job.job_id, pipeline.name)
                     message = str(exc) or type(exc).__name__
                     code = exc.code if isinstance(exc, PipelineFailed) else pipeline.error_code
                     with trio.CancelScope(shield=True):

@@ -4,9 +4,9 @@ Owns the wiring: one shared ``httpx.AsyncClient``; per provider one ``Budget`` (
 of that provider shares it), one ``ProviderStatus`` registered with the ``HealthMonitor`` as the
 provider's probe, and one ``Upstream``; one ``SingleFlight`` whose calls run in the service nursery
 opened here, so that they outlive any one caller. On exit the in-flight calls are cancelled and the
-client is closed. Gemini gets its ``Upstream`` (budget, retries, metrics) here too; its client is the scans
-issue's. Given the database, it also runs the per-day ISBN counter (``isbn_counts``), whose last tallies are
-written when the providers close.
+client is closed. Gemini's key travels in the ``x-goog-api-key`` header (``providers/gemini.py``). Given
+the database, it also runs the per-day ISBN counter (``isbn_counts``), whose last tallies are written when
+the providers close.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bookstrack.config import Config, ProviderConfig
 from bookstrack.health import KEYED_PROVIDERS, HealthMonitor
 from bookstrack.metrics import Metrics
 from bookstrack.providers.budget import Budget
+from bookstrack.providers.gemini import GeminiClient
 from bookstrack.providers.google_books import GoogleBooksClient
 from bookstrack.providers.http import build_client
 from bookstrack.providers.isbn_counts import IsbnSearchCounts
@@ -46,6 +47,7 @@ class Providers:
     openlibrary: OpenLibraryClient
     isbndb: IsbndbClient
     wikidata: WikidataClient
+    gemini: GeminiClient
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     flights: SingleFlight | None = None
     isbn_counts: IsbnSearchCounts | None = None
@@ -84,6 +86,8 @@ async def open_providers(
             key = getattr(secrets, key_field) if key_field else None
             params = {"key": key} if name == "google_books" and key else None
             headers = {"Authorization": key} if name == "isbndb" and key else None
+            if name == "gemini" and key:
+                headers = {"x-goog-api-key": key}
             status = ProviderStatus(name, clock, configured=key_field is None or bool(key))
             upstreams[name] = Upstream(
                 name, settings, client=client,
@@ -98,6 +102,7 @@ async def open_providers(
             openlibrary=OpenLibraryClient(upstreams["openlibrary"]),
             isbndb=IsbndbClient(upstreams["isbndb"], secrets.isbndb_api_key),
             wikidata=WikidataClient(upstreams["wikidata"]),
+            gemini=GeminiClient(upstreams["gemini"], secrets.gemini_api_key, metrics=metrics),
             upstreams=upstreams,
             flights=flights,
         )

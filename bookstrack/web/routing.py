@@ -51,6 +51,7 @@ class RouteSpec:
     tags: tuple[str, ...] = ()
     responses: dict[int, str] = field(default_factory=dict)
     websocket: Endpoint | None = None  # set on WebSocket routes; ``endpoint`` then answers plain HTTP
+    too_large: Callable[[int], BookstrackError] | None = None  # the route's own 413 (reference), given the limit
 
     @property
     def name(self) -> str:
@@ -122,6 +123,7 @@ def _wrap(app: BooksTrackApp, spec: RouteSpec) -> Endpoint:
     endpoint = spec.endpoint
     family = spec.family
     body_limit = spec.body_limit or services.config.server.max_body_bytes
+    too_large = spec.too_large or PayloadTooLarge.for_limit
 
     async def view(**kwargs: Any) -> quart.Response:
         request = quart.request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
@@ -132,18 +134,18 @@ def _wrap(app: BooksTrackApp, spec: RouteSpec) -> Endpoint:
                 decision = await services.rate_limits.check(spec.rate_limit, request)
             length = request.content_length
             if length is not None and length > body_limit:
-                raise PayloadTooLarge.for_limit(body_limit)
+                raise too_large(body_limit)
             # Quart buffers the body as it arrives; this bounds it (chunked uploads have no length).
             # What arrived before this line (while the rate-limit check awaited, say) is checked here:
             # Quart only compares against the limit when more data comes.
             request.body._max_content_length = body_limit
             if len(request.body._data) > body_limit:
-                raise PayloadTooLarge.for_limit(body_limit)
+                raise too_large(body_limit)
             response = await endpoint(**kwargs)
         except BookstrackError as error:
             response = error_response(error, family, services.clock)
         except RequestEntityTooLarge:
-            response = error_response(PayloadTooLarge.for_limit(body_limit), family, services.clock)
+            response = error_response(too_large(body_limit), family, services.clock)
         except BadRequest as exc:
             response = error_response(InvalidRequest(exc.description or "Bad request"), family, services.clock)
         except HTTPException:

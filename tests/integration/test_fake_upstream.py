@@ -35,6 +35,7 @@ async def test_it_serves_every_provider_under_its_prefix_on_loopback():
             "openlibrary": f"{fake.url}/openlibrary",
             "isbndb": f"{fake.url}/isbndb",
             "wikidata": f"{fake.url}/wikidata",
+            "gemini": f"{fake.url}/gemini",
         }
         assert fake.env()[ENV_NAMES["isbndb"]] == f"{fake.url}/isbndb"
         assert fake.env()["BOOKSTRACK_ISBNDB_API_KEY"]
