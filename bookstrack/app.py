@@ -30,6 +30,7 @@ from bookstrack.errors import NotFound as NotFoundError
 from bookstrack.health import HealthMonitor
 from bookstrack.metrics import Metrics
 from bookstrack.offload import CpuOffload
+from bookstrack.pipelines.csv_import import CsvImportPipeline
 from bookstrack.pipelines.enrich_book import BookEnricher
 from bookstrack.pipelines.enrichment import EnrichmentPipeline
 from bookstrack.pipelines.jobs import JobService
@@ -39,7 +40,7 @@ from bookstrack.providers.registry import Providers, open_providers
 from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import external, health, jobs, legacy, progress, scans, search
+from bookstrack.web import external, health, imports, jobs, legacy, progress, scans, search
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -54,6 +55,7 @@ log = logging.getLogger("bookstrack")
 # Every area's route table; each later area adds its own here.
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes, search.routes, legacy.routes, external.routes, jobs.routes, progress.routes, scans.routes,
+    imports.routes,
 )
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
@@ -78,6 +80,7 @@ class Services:
     providers: Providers | None = None
     cache: TieredCache | None = None
     search: SearchService | None = None
+    resume_jobs: bool = True  # False for a second process on the same database (``bookstrack import``)
     runner: JobRunner | None = None
     jobs: JobService | None = None
     _stop: trio.Event = field(default_factory=trio.Event)
@@ -107,9 +110,11 @@ class Services:
                         async with SearchService.running(self.config, providers, cache, self.clock) as service:
                             self.search = service
                             enricher = BookEnricher(service)
-                            runner = JobRunner(self.system, self.clock, self.config.jobs, {
+                            runner = JobRunner(self.system, self.clock, self.config.jobs, resume=self.resume_jobs,
+                                               pipelines={
                                 "batch_enrichment": EnrichmentPipeline(enricher),
                                 "ai_scan": ScanPipeline(providers.gemini, enricher, self.blobs, self.config.scans),
+                                "csv_import": CsvImportPipeline(enricher, self.blobs, self.offload, providers.gemini),
                             })
                             try:
                                 # The jobs nursery: running jobs are cancelled (and stay "running", to

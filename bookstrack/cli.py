@@ -1,5 +1,4 @@
-"""The ``bookstrack`` command: ``serve`` and ``fake-upstream`` today; ``search``, ``import``, ``jobs`` and
-``bench`` join as their issues land.
+"""The ``bookstrack`` command: ``serve``, ``import`` and ``fake-upstream``.
 
 Owns argument parsing and turning a bad config into one clear line on stderr (exit 2), never a trace:
 that covers what only start-up finds out (a database written by a newer release); an address that
@@ -32,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="path to config.toml (default: built-in defaults)")
     serve.add_argument("--host", default=None, help="bind address (overrides [server] host)")
     serve.add_argument("--port", type=int, default=None, help="port (overrides [server] port; 0 = any free)")
+    imp = sub.add_parser("import", help="import a library export (Goodreads, StoryGraph, LibraryThing, Calibre, CSV)")
+    imp.add_argument("file", help="the export file")
+    imp.add_argument("--format", default="auto",
+                     choices=["auto", "goodreads", "storygraph", "librarything", "calibre", "generic"],
+                     help="the export's layout (default: recognised from its header)")
+    imp.add_argument("--report", default=None, help="where to write the per-row report (default: FILE.report.csv)")
+    imp.add_argument("--config", default=None, help="path to config.toml (default: built-in defaults)")
     fake = sub.add_parser(
         "fake-upstream", help="run the fake Google Books / Open Library / ISBNdb / Wikidata / Gemini server"
     )
@@ -55,7 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, config.log.format)
     if args.command == "serve":
         return _serve(config, args)
+    if args.command == "import":
+        return _import(config, args)
     return 0
+
+
+def _import(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bookstrack.import_command import run_import
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"no such file: {path}", 2)
+    report = Path(args.report) if args.report else None
+    return trio.run(partial(run_import, config, path, format=args.format, report=report))
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:

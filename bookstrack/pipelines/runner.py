@@ -129,7 +129,9 @@ class _ErrorPayload(msgspec.Struct):
 
 
 class JobRunner:
-    def __init__(self, system: ActorSystem, clock: Clock, config: JobsConfig, pipelines: Mapping[str, Pipeline]):
+    def __init__(self, system: ActorSystem, clock: Clock, config: JobsConfig, pipelines: Mapping[str, Pipeline],
+                 *, resume: bool = True) -> None:
+        self.resume_at_start = resume
         self.system = system
         self.clock = clock
         self.config = config
@@ -146,7 +148,8 @@ class JobRunner:
             self._nursery = nursery
             try:
                 task_status.started()
-                for job_id in await self.system.storage.ids_with(JobActor.kind, ACTIVE_KEY):
+                active = await self.system.storage.ids_with(JobActor.kind, ACTIVE_KEY) if self.resume_at_start else []
+                for job_id in active:
                     if await self.resume(job_id):
                         self.resumed += 1
                 await trio.sleep_forever()
