@@ -9,7 +9,6 @@ comes back at once and every problem with the file arrives over the progress str
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 import quart
@@ -17,7 +16,8 @@ import quart
 from bookstrack.errors import BookstrackError, FileTooLarge, InvalidRequest, MissingParameter, NotFound, PayloadTooLarge
 from bookstrack.imports import FORMATS
 from bookstrack.pipelines.csv_import import PIPELINE, start_import
-from bookstrack.pipelines.jobs import JOB_ID, JobService
+from bookstrack.pipelines.jobs import JOB_ID
+from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope
 from bookstrack.web.routing import RouteTable
 
@@ -40,16 +40,6 @@ class ImportStarted(msgspec.Struct):
     token: str
 
 
-def _services() -> Any:
-    return quart.current_app.services  # type: ignore[attr-defined]
-
-
-def _jobs() -> JobService:
-    jobs = _services().jobs
-    if jobs is None:
-        raise RuntimeError("job service not running")
-    return jobs  # type: ignore[no-any-return]
-
 
 @routes.post("/api/import/csv-gemini", family=Family.ENVELOPE, response=ImportStarted, rate_limit="default",
              body_limit=CSV_LIMIT, too_large=_csv_too_large,
@@ -71,8 +61,9 @@ async def import_csv() -> quart.Response:
     format = (form.get("format") or request.args.get("format") or "auto").strip().lower()
     if format != "auto" and format not in FORMATS:
         raise InvalidRequest(f"Unknown format {format!r}: one of auto, {', '.join(FORMATS)}")
-    job_id, token = await start_import(_jobs(), _services().blobs, data, filename=upload.filename or "", format=format)
-    return envelope(ImportStarted(job_id, token), clock=_services().clock, status=202)
+    job_id, token = await start_import(job_service(), services().blobs, data, filename=upload.filename or "",
+                                       format=format)
+    return envelope(ImportStarted(job_id, token), clock=services().clock, status=202)
 
 
 @routes.get("/v1/csv/results/<jobId>", family=Family.ENVELOPE,
@@ -81,9 +72,9 @@ async def csv_results(jobId: str) -> quart.Response:  # noqa: N803 - the path's 
     """A finished import's results: every titled row in file order, the unreadable rows, the success rate."""
     started = time.perf_counter()
     details = {"jobId": jobId, "resultsKey": f"csv-results:{jobId}", "ttl": "24 hours"}
-    results = await _jobs().results(jobId) if JOB_ID.fullmatch(jobId) else None
+    results = await job_service().results(jobId) if JOB_ID.fullmatch(jobId) else None
     if (results is None or results.state.pipeline != PIPELINE or not results.state.status.ended
             or results.result is None):
         raise NotFound(RESULTS_GONE, details=details)
-    return envelope(msgspec.Raw(results.result), clock=_services().clock,
+    return envelope(msgspec.Raw(results.result), clock=services().clock,
                     processing_ms=int((time.perf_counter() - started) * 1000), provider="kv_cache", cached=True)

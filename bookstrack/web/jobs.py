@@ -26,8 +26,9 @@ from bookstrack.errors import (
 from bookstrack.pipelines.enrich_book import BookInput
 from bookstrack.pipelines.enrichment import PIPELINE as ENRICHMENT
 from bookstrack.pipelines.enrichment import EnrichmentInput
-from bookstrack.pipelines.jobs import JOB_ID, JobService
+from bookstrack.pipelines.jobs import JOB_ID
 from bookstrack.web.bodies import decode_json, read_body
+from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope, raw
 from bookstrack.web.routing import RouteTable
 
@@ -68,16 +69,6 @@ class EnrichmentRequest(msgspec.Struct):
     jobId: str  # noqa: N815
     books: list[BookInput]
 
-
-def _services() -> Any:
-    return quart.current_app.services  # type: ignore[attr-defined]
-
-
-def _jobs() -> JobService:
-    jobs = _services().jobs
-    if jobs is None:  # only between shutdown and the last request
-        raise RuntimeError("job service not running")
-    return jobs  # type: ignore[no-any-return]
 
 
 def _text(value: Any, limit: int, name: str, index: int, error: type[BookstrackError]) -> str | None:
@@ -126,8 +117,8 @@ def validate_batch(body: Any) -> tuple[str, list[BookInput]]:
 
 
 async def _start_enrichment(job_id: str, books: list[BookInput]) -> quart.Response:
-    started = await _jobs().start(job_id, ENRICHMENT, EnrichmentInput(books), total=len(books))
-    return envelope(BatchStarted(True, 0, len(books), started.token), clock=_services().clock, status=202)
+    started = await job_service().start(job_id, ENRICHMENT, EnrichmentInput(books), total=len(books))
+    return envelope(BatchStarted(True, 0, len(books), started.token), clock=services().clock, status=202)
 
 
 @routes.post("/v1/enrichment/batch", family=Family.ENVELOPE, request=EnrichmentRequest, response=BatchStarted,
@@ -185,7 +176,7 @@ async def enrichment_cancel() -> quart.Response:
     if not job_id or not isinstance(job_id, str):
         raise InvalidRequest("Invalid request: jobId required")
     if JOB_ID.fullmatch(job_id):
-        await _jobs().cancel(job_id, CANCEL_REASON)
+        await job_service().cancel(job_id, CANCEL_REASON)
     # Always 200, also for unknown jobs (reference §3.3.3).
     return raw(Canceled(job_id, "canceled", "Enrichment job canceled successfully"))
 
@@ -206,10 +197,10 @@ async def token_refresh() -> quart.Response:
         raise InvalidRequest("Invalid request: jobId and oldToken required")
     if not JOB_ID.fullmatch(job_id):
         raise AuthError("Invalid token")
-    refreshed = await _jobs().refresh(job_id, old)
+    refreshed = await job_service().refresh(job_id, old)
     if refreshed.token is None:
         raise AuthError(refreshed.error or "Invalid token")
-    return raw(TokenRefreshed(job_id, refreshed.token, int(_jobs().config.token_ttl)))
+    return raw(TokenRefreshed(job_id, refreshed.token, int(job_service().config.token_ttl)))
 
 
 def bearer_token() -> str | None:
@@ -234,10 +225,10 @@ async def job_state(jobId: str) -> quart.Response:  # noqa: N803 - the path's na
     token = header[7:].strip() if header[:7].lower() == "bearer " else header
     if not token:
         raise AuthError("Missing authorization token")
-    state = await _jobs().state(jobId) if JOB_ID.fullmatch(jobId) else None
+    state = await job_service().state(jobId) if JOB_ID.fullmatch(jobId) else None
     if state is None:
         raise NotFound("Job not found or state not initialized")
-    if await _jobs().check_token(jobId, token) != "ok":
+    if await job_service().check_token(jobId, token) != "ok":
         raise AuthError("Invalid or expired token")
     return raw(state)
 
@@ -247,7 +238,7 @@ async def job_state(jobId: str) -> quart.Response:  # noqa: N803 - the path's na
 async def job_results(jobId: str) -> quart.Response:  # noqa: N803
     """A finished job's results (any pipeline), kept for [jobs] retention after it ends."""
     started = time.perf_counter()
-    jobs = _jobs()
+    jobs = job_service()
     details = {"jobId": jobId, "resultsKey": f"job-results:{jobId}", "ttl": "24 hours"}
     if not JOB_ID.fullmatch(jobId):
         raise NotFound(RESULTS_GONE, details=details)
@@ -261,5 +252,5 @@ async def job_results(jobId: str) -> quart.Response:  # noqa: N803
             details["status"] = results.state.status.value
         raise NotFound(RESULTS_GONE if results is None else "Job has not finished yet", details=details)
     data = jobs.runner.pipelines[results.state.pipeline].results_data(results)
-    return envelope(data, clock=_services().clock, processing_ms=int((time.perf_counter() - started) * 1000),
+    return envelope(data, clock=services().clock, processing_ms=int((time.perf_counter() - started) * 1000),
                     provider="job_results", cached=True)

@@ -26,6 +26,7 @@ import trio
 from actors.job import CLOSE_LAGGING, JobEvent, Subscriber, frame_bytes
 from bookstrack.errors import AuthError, InvalidRequest, MissingParam, NotFound
 from bookstrack.pipelines.jobs import JOB_ID, JobService
+from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, error_response
 from bookstrack.web.jobs import bearer_token
 from bookstrack.web.routing import RouteTable
@@ -48,19 +49,9 @@ class _Control(msgspec.Struct):
     timestamp: int
 
 
-def _services() -> Any:
-    return quart.current_app.services  # type: ignore[attr-defined]
-
-
-def _jobs() -> JobService:
-    jobs = _services().jobs
-    if jobs is None:
-        raise RuntimeError("job service not running")
-    return jobs  # type: ignore[no-any-return]
-
 
 def _missing_job_id() -> quart.Response:
-    return error_response(MissingParam("Missing jobId parameter"), Family.LEGACY, _services().clock)
+    return error_response(MissingParam("Missing jobId parameter"), Family.LEGACY, services().clock)
 
 
 def _text(status: int, body: str) -> quart.Response:
@@ -220,7 +211,7 @@ async def progress_socket() -> quart.Response | None:
     job_id = ws.args.get("jobId")
     if not job_id:
         return _missing_job_id()
-    jobs = _jobs()
+    jobs = job_service()
     token, subprotocol = _token_and_subprotocol(ws)
     verdict = await jobs.check_token(job_id, token) if JOB_ID.fullmatch(job_id) else "invalid"
     if verdict != "ok":
@@ -258,7 +249,7 @@ def _last_event_id(value: str | None) -> tuple[int | None, int | None]:
             responses={200: "text/event-stream", 401: "AUTH_ERROR", 404: "NOT_FOUND"})
 async def job_events(jobId: str) -> quart.Response:  # noqa: N803 - the path's name
     """A job's progress as Server-Sent Events (``id: <epoch>.<seq>``; ``Last-Event-ID`` resumes)."""
-    jobs = _jobs()
+    jobs = job_service()
     if not JOB_ID.fullmatch(jobId):
         raise InvalidRequest("Invalid jobId", details={"jobId": jobId})
     verdict = await jobs.check_token(jobId, bearer_token() or "")

@@ -28,9 +28,10 @@ from bookstrack.errors import (
     PayloadTooLarge,
     ProviderUnavailable,
 )
-from bookstrack.pipelines.jobs import JOB_ID, JobService
+from bookstrack.pipelines.jobs import JOB_ID
 from bookstrack.pipelines.scan import PIPELINE, ScanInput, ScanPhoto, photo_key
 from bookstrack.web.bodies import decode_json, read_body
+from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope, json_response, raw
 from bookstrack.web.routing import RouteTable
 
@@ -99,19 +100,9 @@ class BatchScanRequest(msgspec.Struct):
     images: list[BatchPhoto]
 
 
-def _services() -> Any:
-    return quart.current_app.services  # type: ignore[attr-defined]
-
-
-def _jobs() -> JobService:
-    jobs = _services().jobs
-    if jobs is None:
-        raise RuntimeError("job service not running")
-    return jobs  # type: ignore[no-any-return]
-
 
 def _require_gemini() -> None:
-    providers = _services().providers
+    providers = services().providers
     if providers is None or not providers.gemini.configured:
         raise ProviderUnavailable(
             "Bookshelf scanning needs a Gemini API key (set BOOKSTRACK_GEMINI_API_KEY)",
@@ -120,13 +111,13 @@ def _require_gemini() -> None:
 
 
 async def _start(job_id: str, photos: list[tuple[bytes, str, int]], *, single: bool) -> str:
-    blobs = _services().blobs
+    blobs = services().blobs
     stored = []
     for position, (data, mime_type, index) in enumerate(photos):
         key = photo_key(job_id, position, mime_type)
         await blobs.put(key, data, content_type=mime_type)
         stored.append(ScanPhoto(key, mime_type, index))
-    started = await _jobs().start(job_id, PIPELINE, ScanInput(stored, single), total=len(stored))
+    started = await job_service().start(job_id, PIPELINE, ScanInput(stored, single), total=len(stored))
     return started.token
 
 
@@ -211,14 +202,14 @@ def _validate_batch(body: Any) -> tuple[str, list[BatchPhoto]]:
                         413: "FILE_TOO_LARGE", 503: "PROVIDER_ERROR (no Gemini key)"})
 async def scan_bookshelf_batch() -> quart.Response:
     """Scan 1–5 photos ({jobId, images:[{index, data: base64}]}); one job, progress per photo."""
-    offload = _services().offload
+    offload = services().offload
     body = await offload.run(decode_json, await read_body())
     job_id, images = _validate_batch(body)
     _require_gemini()
     photos = await offload.run(_decode_photos, images)
     token = await _start(job_id, photos, single=False)
     data = BatchScanStarted(job_id, token, len(photos), "processing")
-    meta = {"timestamp": _services().clock.iso()}
+    meta = {"timestamp": services().clock.iso()}
     return json_response(_BatchScanResponse(data, meta, job_id, token, len(photos), "processing"), status=202)
 
 
@@ -234,7 +225,7 @@ async def scan_cancel() -> quart.Response:
     job_id = body.get("jobId") if isinstance(body, dict) else None
     if not job_id or not isinstance(job_id, str):
         raise MissingParam("jobId required")
-    outcome = await _jobs().cancel(job_id, "Canceled by client") if JOB_ID.fullmatch(job_id) else None
+    outcome = await job_service().cancel(job_id, "Canceled by client") if JOB_ID.fullmatch(job_id) else None
     if outcome is None or not outcome.known:
         return raw({"error": "Job not found"})
     return raw({"success": True})
@@ -246,9 +237,9 @@ async def scan_results(jobId: str) -> quart.Response:  # noqa: N803 - the path's
     """A finished scan's results: detected books with bounding boxes and enrichment (24 h)."""
     started = time.perf_counter()
     details = {"jobId": jobId, "resultsKey": f"scan-results:{jobId}", "ttl": "24 hours"}
-    results = await _jobs().results(jobId) if JOB_ID.fullmatch(jobId) else None
+    results = await job_service().results(jobId) if JOB_ID.fullmatch(jobId) else None
     if (results is None or results.state.pipeline != PIPELINE or not results.state.status.ended
             or results.result is None):  # a failed scan stores no results
         raise NotFound(RESULTS_GONE, details=details)
-    return envelope(msgspec.Raw(results.result or b"{}"), clock=_services().clock,
+    return envelope(msgspec.Raw(results.result or b"{}"), clock=services().clock,
                     processing_ms=int((time.perf_counter() - started) * 1000), provider="kv_cache", cached=True)
