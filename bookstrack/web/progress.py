@@ -94,22 +94,21 @@ class _Connection:
         self.job_id = job_id
         self.pipeline = pipeline
         self.seq = seq  # the latest event this connection knows of: control frames carry it
-        self.send_lock = trio.Lock()
         self.closed = False
 
     def _now_ms(self) -> int:
         return int(self.jobs.clock.wall() * 1000)
 
+    # The reader (control replies) and the writer (events) both send. No lock of ours: Hypercorn serialises
+    # the writes of one connection, and each frame is encoded in one synchronous wsproto call.
     async def _send(self, text: str) -> None:
-        async with self.send_lock:
-            if not self.closed:
-                await self.ws.send(text)
+        if not self.closed:
+            await self.ws.send(text)
 
     async def _close(self, code: int, reason: str) -> None:
-        async with self.send_lock:
-            if not self.closed:
-                self.closed = True
-                await self.ws.close(code, reason)
+        if not self.closed:
+            self.closed = True
+            await self.ws.close(code, reason)
 
     async def _control(self, kind: str) -> None:
         now = self._now_ms()
