@@ -1,10 +1,13 @@
-"""Durable alarms: the in-memory schedule of every actor's one alarm, re-armed from storage at start.
+"""Durable alarms: the in-memory schedule of the alarms due soon, refilled from storage.
 
-Owns the timing only: *when* an alarm fires. The alarm time itself is stored by the actor's turn
-(``ActorStorage.set_alarm``) in the same transaction as its state, and the ``Alarm`` message is delivered
-through the actor's mailbox like any other, so an alarm handler is an ordinary turn. Delivery is
-at-least-once: the stored alarm is removed only by the turn that handled it, so a crash in between
-fires it again after the restart.
+Owns the timing only: *when* an alarm fires. Only alarms due within ``horizon`` seconds are held in
+memory; later ones live only in storage and are loaded by the refill (every ``horizon / 2``), so a
+million finished jobs with a cleanup alarm a day away cost disk, not RAM.
+
+The alarm time itself is stored by the actor's turn (``ActorStorage.set_alarm``) in the same transaction
+as its state, and the ``Alarm`` message is delivered through the actor's mailbox like any other, so an
+alarm handler is an ordinary turn. Delivery is at-least-once: the stored alarm is removed only by the
+turn that handled it, so a crash in between fires it again after the restart.
 """
 
 from __future__ import annotations
@@ -32,17 +35,32 @@ class Alarm(msgspec.Struct, frozen=True):
 
 
 Key = tuple[str, str]
+Loader = Callable[[float], Awaitable[list[tuple[str, str, float]]]]
 
 
 class AlarmSchedule:
     """A heap of (epoch time, kind, id) with one live entry per actor; ``run`` delivers due alarms."""
 
-    def __init__(self, clock: Clock, deliver: Callable[[str, str, Alarm], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        deliver: Callable[[str, str, Alarm], Awaitable[None]],
+        *,
+        load: Loader | None = None,
+        horizon: float = 3600.0,
+    ) -> None:
+        """``load(until)`` answers the stored alarms due at or before ``until``; without it every alarm
+        is held in memory whatever its time."""
+        if horizon <= 0:
+            raise ValueError("horizon must be > 0")
         self._clock = clock
         self._deliver = deliver
+        self._load = load
+        self.horizon = horizon
         self._current: dict[Key, float] = {}
         self._heap: list[tuple[float, str, str]] = []
         self._changed = trio.Event()
+        self._touched: set[Key] | None = None  # keys scheduled while a refill reads storage
 
     def __len__(self) -> int:
         return len(self._current)
@@ -54,8 +72,10 @@ class AlarmSchedule:
         """Record the actor's alarm (None removes it). Stale heap entries are skipped when popped, and
         dropped in one pass when they come to outnumber the live ones."""
         key = (kind, id)
-        if at is None:
-            self._current.pop(key, None)
+        if self._touched is not None:
+            self._touched.add(key)
+        if at is None or (self._load is not None and at > self._clock.wall() + self.horizon):
+            self._current.pop(key, None)  # a later alarm waits in storage for a refill
             return
         self._current[key] = at
         heapq.heappush(self._heap, (at, kind, id))
@@ -68,8 +88,35 @@ class AlarmSchedule:
         if self._heap[0][0] == at:
             self._changed.set()
 
+    async def refill(self) -> None:
+        """Hold the stored alarms due within the horizon. A key scheduled while storage is read keeps
+        what was scheduled (storage may not show it yet), and a key already held keeps its time (a retry
+        lives only here)."""
+        if self._load is None:
+            return
+        self._touched = set()
+        try:
+            stored = await self._load(self._clock.wall() + self.horizon)
+            touched = self._touched
+        finally:
+            self._touched = None
+        for kind, id, at in stored:
+            if (kind, id) not in touched and (kind, id) not in self._current:
+                self.schedule(kind, id, at)
+
     async def run(self) -> None:
-        """Deliver alarms as they fall due, forever."""
+        """Deliver alarms as they fall due, and refill from storage every half horizon, forever."""
+        async with trio.open_nursery() as nursery:
+            if self._load is not None:
+                nursery.start_soon(self._refill_forever)
+            await self._deliver_forever()
+
+    async def _refill_forever(self) -> None:
+        while True:
+            await trio.sleep(self.horizon / 2)
+            await self.refill()
+
+    async def _deliver_forever(self) -> None:
         while True:
             while self._heap:
                 at, kind, id = self._heap[0]

@@ -187,6 +187,7 @@ class ActorSystem:
         restart_backoff: float = 0.5,
         max_restarts: int = 5,
         max_alarm_attempts: int = 6,
+        alarm_horizon: float = 3600.0,
     ) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be > 0")
@@ -199,7 +200,7 @@ class ActorSystem:
         self._kinds: dict[str, type[Actor]] = {}
         self._live: dict[tuple[str, str], _Activation] = {}
         self._nursery: trio.Nursery | None = None
-        self._alarms = AlarmSchedule(self.clock, self._deliver_alarm)
+        self._alarms = AlarmSchedule(self.clock, self._deliver_alarm, load=self._load_alarms, horizon=alarm_horizon)
         self._alarm_attempts: dict[tuple[str, str], int] = {}
         self._unclaimed_alarms: dict[str, set[str]] = {}  # kind -> ids whose due alarm found no class
         self.activations = 0
@@ -221,11 +222,9 @@ class ActorSystem:
 
     async def __aenter__(self) -> ActorSystem:
         # Read before opening the nursery: a failure here must not leave a nursery open behind it.
-        stored = await self.storage.alarms()
+        await self._alarms.refill()
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        for kind, id, at in stored:
-            self._alarms.schedule(kind, id, at)
         self._nursery.start_soon(self._alarms.run)
         return self
 
@@ -248,8 +247,12 @@ class ActorSystem:
         return (cls.kind, id) in self._live
 
     def alarm_at(self, cls: type[Actor], id: str) -> float | None:
-        """The actor's pending alarm (epoch seconds), as the schedule knows it."""
+        """The actor's pending alarm (epoch seconds), as the schedule holds it: only alarms due within the
+        horizon are held (later ones are in storage)."""
         return self._alarms.at(cls.kind, id)
+
+    async def _load_alarms(self, until: float) -> list[tuple[str, str, float]]:
+        return await self.storage.alarms(until=until)
 
     # -- addressing ------------------------------------------------------------------------------
 

@@ -56,8 +56,8 @@ class StorageBackend(Protocol):
         """The ids of every actor of ``kind`` that has ``key`` stored (say, the jobs still running)."""
         ...
 
-    async def alarms(self) -> list[tuple[str, str, float]]:
-        """Every stored alarm as (kind, id, epoch seconds)."""
+    async def alarms(self, until: float | None = None) -> list[tuple[str, str, float]]:
+        """The stored alarms due at or before ``until`` (all without it) as (kind, id, epoch seconds)."""
         ...
 
 
@@ -98,8 +98,8 @@ class MemoryStorage:
     async def ids_with(self, kind: str, key: str) -> list[str]:
         return sorted(id for (k, id), items in self._data.items() if k == kind and key in items)
 
-    async def alarms(self) -> list[tuple[str, str, float]]:
-        return [(kind, id, at) for (kind, id), at in self._alarms.items()]
+    async def alarms(self, until: float | None = None) -> list[tuple[str, str, float]]:
+        return [(kind, id, at) for (kind, id), at in self._alarms.items() if until is None or at <= until]
 
 
 SCHEMA = """
@@ -111,6 +111,7 @@ CREATE TABLE IF NOT EXISTS actor_alarms (
     kind TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS actor_alarms_at ON actor_alarms (at);
 """
 
 
@@ -188,10 +189,15 @@ class SqliteStorage:
 
         return await self.executor.read(run)
 
-    async def alarms(self) -> list[tuple[str, str, float]]:
-        return await self.executor.read(
-            lambda conn: [(k, i, a) for k, i, a in conn.execute("SELECT kind, id, at FROM actor_alarms")]
-        )
+    async def alarms(self, until: float | None = None) -> list[tuple[str, str, float]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, float]]:
+            if until is None:
+                rows = conn.execute("SELECT kind, id, at FROM actor_alarms")
+            else:
+                rows = conn.execute("SELECT kind, id, at FROM actor_alarms WHERE at <= ?", (until,))
+            return [(k, i, a) for k, i, a in rows]
+
+        return await self.executor.read(run)
 
 
 class ActorStorage:

@@ -424,7 +424,7 @@ async def test_a_closed_system_refuses_messages(autojump_clock):
 
 
 class BrokenAlarmsStorage(MemoryStorage):
-    async def alarms(self) -> list[tuple[str, str, float]]:
+    async def alarms(self, until: float | None = None) -> list[tuple[str, str, float]]:
         await trio.lowlevel.checkpoint()
         raise OSError("cannot read alarms")
 

@@ -269,3 +269,60 @@ async def test_an_alarm_that_keeps_failing_is_dropped_durably_after_the_last_att
         assert await system.storage.alarms() == []  # a restart will not fire it again
         assert system.alarm_at(Reminder, "r") is None
         assert any("failed 6 times; dropping it" in r.getMessage() for r in caplog.records)
+
+
+# -- the horizon: only alarms due soon are held in memory -------------------------------------------------
+
+
+async def test_an_alarm_beyond_the_horizon_waits_in_storage_and_still_fires_on_time(autojump_clock):
+    from actors import ActorSystem
+
+    storage = MemoryStorage()
+    system = ActorSystem(storage=storage, clock=Clock(epoch=EPOCH), alarm_horizon=100.0)
+    system.register(Reminder)
+    async with system:
+        at = system.clock.wall() + 1000
+        await system.ref(Reminder, "far").ask(Arm(at))
+        assert system.alarm_at(Reminder, "far") is None  # not in memory ...
+        assert await storage.alarms() == [("Reminder", "far", at)]  # ... but stored
+        await trio.sleep(1001)
+        assert [f[0] for f in await fired(system, "far")] == [at]
+
+
+async def test_a_restart_holds_only_the_alarms_within_the_horizon(autojump_clock):
+    from actors import ActorSystem
+
+    storage = MemoryStorage()
+    async with memory_system(Reminder, storage=storage) as system:
+        now = system.clock.wall()
+        await system.ref(Reminder, "soon").ask(Arm(now + 50))
+        await system.ref(Reminder, "late").ask(Arm(now + 5000))
+    system = ActorSystem(storage=storage, clock=Clock(epoch=EPOCH), alarm_horizon=100.0)
+    system.register(Reminder)
+    async with system:
+        assert system.alarm_at(Reminder, "soon") == now + 50
+        assert system.alarm_at(Reminder, "late") is None
+        await trio.sleep(5001)
+        assert [f[0] for f in await fired(system, "late")] == [now + 5000]
+
+
+async def test_a_refill_never_overrides_what_was_scheduled_while_it_read(autojump_clock):
+    clock = Clock(epoch=EPOCH)
+    release = trio.Event()
+    stale = [("K", "a", EPOCH + 10.0), ("K", "b", EPOCH + 20.0)]
+
+    async def load(until: float) -> list[tuple[str, str, float]]:
+        await release.wait()  # storage is read while the actor commits a new time
+        return stale
+
+    async def deliver(kind: str, id: str, alarm: Alarm) -> None:
+        pass
+
+    schedule = AlarmSchedule(clock, deliver, load=load, horizon=60.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(schedule.refill)
+        await wait_all_tasks_blocked()
+        schedule.schedule("K", "a", EPOCH + 30.0)  # committed meanwhile: storage's answer is stale for "a"
+        release.set()
+    assert schedule.at("K", "a") == EPOCH + 30.0
+    assert schedule.at("K", "b") == EPOCH + 20.0
