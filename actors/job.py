@@ -51,6 +51,9 @@ LOG_LIMIT = 256  # events kept for replay while a job runs
 ACTIVE_KEY = "active"  # present while the job is queued or running: the runner resumes these at start-up
 ENDED_IDLE_TIMEOUT = 5.0  # an ended job without subscribers needs no memory: passivate it soon
 KEEP_ALIVE = 1e9  # "never passivate": a job with subscribers must keep its registry
+EVERY_ITEM_UP_TO = 200  # jobs this small announce every finished item
+ANNOUNCED_STEPS = 200  # bigger ones announce at most one update per 1/200 of their items ...
+ANNOUNCE_INTERVAL = 0.25  # ... or per this many seconds
 
 CLOSE_COMPLETED = (1000, "Job completed")
 CLOSE_FAILED = (1011, "Job failed")
@@ -307,6 +310,7 @@ class JobActor(Actor):
         self.epoch = self._now_ms()
         self.unpersisted = 0
         self.last_persist = self.clock.monotonic()
+        self.announced = (0, float("-inf"))  # (processed count, monotonic time) of the last progress frame
         if self.state is not None and not self.state.status.ended:
             # Unpersisted progress is lost, but item results never are: recount from them, and move the
             # sequence past any number the previous activation may have used.
@@ -388,7 +392,7 @@ class JobActor(Actor):
             "{total}", str(state.total_count)
         )
         state.current_item = msg.current_item
-        self._progress_event(state)
+        self._progress_event(state, item=True)
         self._throttled_persist()
         return state.processed_count
 
@@ -497,10 +501,9 @@ class JobActor(Actor):
             data = frame_bytes("reconnected", self.id, state.pipeline, self._now_ms(), state.seq,
                                _encoder.encode(payload))
             return [JobEvent(state.seq, "reconnected", data.decode())]
-        latest = next((e for e in reversed(self.log) if e.type == "job_progress"), None)
-        if latest is None and state.last_update is not None:
-            latest = self._progress_frame(state)  # the log was lost (a restart): rebuild it from the record
-        return [latest] if latest is not None else []
+        if state.last_update is None:
+            return []  # nothing has happened yet
+        return [self._progress_frame(state)]  # progress is cumulative: the current record is the state
 
     @handler
     async def on_unsubscribe(self, msg: Unsubscribe) -> None:
@@ -544,13 +547,28 @@ class JobActor(Actor):
                            _encoder.encode(payload))
         return JobEvent(state.seq, "job_progress", data.decode())
 
-    def _progress_event(self, state: JobState) -> None:
-        state.seq += 1
+    def _progress_event(self, state: JobState, *, item: bool = False) -> None:
+        """Record a progress update and, unless it is an item of a big job that announced one a moment ago,
+        announce it. A job of ``EVERY_ITEM_UP_TO`` items announces every item; a bigger one at most one
+        update per ``1/ANNOUNCED_STEPS`` of its items or per ``ANNOUNCE_INTERVAL`` seconds (a 10,000-row
+        import sends a few hundred frames, not 10,000). The record is current either way, and so is the
+        catch-up a new subscriber gets; the last item is always announced."""
         state.last_update = self._now_ms()
         state.version += 1
+        if item and not self._announce_item(state):
+            return
+        state.seq += 1
+        self.announced = (state.processed_count, self.clock.monotonic())
         event = self._progress_frame(state)
         self.log.append(event)
         self.after_commit(lambda: self._fan_out(event))
+
+    def _announce_item(self, state: JobState) -> bool:
+        total, done = state.total_count, state.processed_count
+        if total <= EVERY_ITEM_UP_TO or done >= total:
+            return True
+        last_count, last_at = self.announced
+        return done - last_count >= total / ANNOUNCED_STEPS or self.clock.monotonic() - last_at >= ANNOUNCE_INTERVAL
 
     def _throttled_persist(self) -> None:
         assert self.state is not None

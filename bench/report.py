@@ -1,10 +1,12 @@
-"""Every benchmark in one go: ``python -m bench.report`` (``make bench``), about five minutes.
+"""Every benchmark in one go: ``python -m bench.report`` (``make bench``), about seven minutes.
 
 Runs ``bench.health`` (HTTP ours vs bare, the front door in-process, the whole app in-process),
 ``bench.rate_limit`` (one decision vs the actor runtime's baselines), ``bench.search`` (cached and cold
-ISBN lookups and a 100-ISBN batch against the fake upstream at 50 ms) and ``bench.jobs`` (100 concurrent
+ISBN lookups and a 100-ISBN batch against the fake upstream at 50 ms), ``bench.jobs`` (100 concurrent
 enrichment jobs watched over WebSockets, progress fan-out against a bare broadcast loop, memory after
-10,000 finished jobs; fake upstream at 20 ms), then prints all figures together
+10,000 finished jobs; fake upstream at 20 ms) and ``bench.imports`` (the export parsers, then a 10,000-row
+Goodreads export through ``POST /api/import/csv-gemini`` against the fake upstream at 50 ms, beside the
+bounds the latency and the provider budgets set), then prints all figures together
 with a summary against the targets. ``--json`` prints the raw figures instead; ``--quick`` shortens the
 HTTP part (fewer, shorter rounds) for a smoke run.
 """
@@ -19,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from bench import health, jobs, rate_limit, search
+from bench import health, imports, jobs, rate_limit, search
 
 __all__ = ["run", "main"]
 
@@ -47,6 +49,8 @@ def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
     results["search"] = search.run(connections=connections, log=_progress, **search_args)
     _progress("jobs and progress WebSockets against the fake upstream ...")
     results["jobs"] = jobs.run(log=_progress, **({"memory_jobs": 2000} if quick else {}))
+    _progress("imports: the export parsers, then whole imports against the fake upstream ...")
+    results["imports"] = imports.run(log=_progress, **({"repeats": 2, "workers": (10,)} if quick else {}))
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     return results
 
@@ -87,6 +91,9 @@ def _summary(results: dict[str, Any]) -> str:
              for name, value, target, verdict in search.summary_rows(results["search"])]
     rows += [(name, value, target, "ok" if verdict == "OK" else verdict)
              for name, value, target, verdict in jobs.summary_rows(results["jobs"])]
+    if "imports" in results:
+        rows += [(name, value, target, "ok" if verdict == "OK" else verdict)
+                 for name, value, target, verdict in imports.summary_rows(results["imports"])]
     width = max(len(r[0]) for r in rows)
     lines = ["Summary", "-------"]
     lines += [f"  {name:<{width}}  {value:<32}{target:<11}{verdict}" for name, value, target, verdict in rows]
@@ -104,6 +111,7 @@ def format_results(results: dict[str, Any], started: str) -> str:
         rate_limit.format_results(results["rate_limit"]),
         search.format_results(results["search"]),
         jobs.format_results(results["jobs"]),
+        *([imports.format_results(results["imports"])] if "imports" in results else []),
         _summary(results),
     ])
 

@@ -300,3 +300,22 @@ async def test_progress_never_goes_back_and_reports_outside_a_running_job_fail(a
         await ref.ask(finish())
         with pytest.raises(RuntimeError):
             await ref.ask(item(0))
+
+
+async def test_a_big_job_announces_a_bounded_number_of_progress_frames(autojump_clock):
+    async with memory_system(JobActor) as system:
+        ref = system.ref(JobActor, "big")
+        await ref.ask(start(total=1000))
+        sub = Subscriber(capacity=2000)
+        await ref.ask(Subscribe(subscriber=sub))
+        for i in range(999):
+            await ref.ask(item(i))
+        state = await ref.ask(GetState())
+        assert state.processed_count == 999  # the record is current ...
+        late = await ref.ask(Subscribe(subscriber=Subscriber()))
+        assert json.loads(late.events[0].text)["payload"]["processedCount"] == 999  # ... and so is a catch-up
+        await ref.ask(item(999))
+        got = frames(sub)
+        assert len(got) == 201  # the first, then one per 5 items (no virtual time passed between them)
+        assert got[-1]["payload"]["processedCount"] == 1000  # the last item is always announced
+        assert [f["seq"] for f in got] == list(range(got[0]["seq"], got[0]["seq"] + 201))
