@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -112,10 +112,11 @@ class _Plan:
 
 
 class _Flight:
-    __slots__ = ("loads", "done", "finished", "found", "error", "traceback")
+    __slots__ = ("loads", "looked", "done", "finished", "found", "error", "traceback")
 
     def __init__(self, loads: bool) -> None:
         self.loads = loads
+        self.looked = trio.Event()  # the tiers were read: ``found`` is set if one had it (see ``peek_or_load``)
         self.done = trio.Event()  # the answer is there (or the error)
         self.finished = trio.Event()  # and the writes behind it are done
         self.found: _Found | None = None
@@ -256,6 +257,35 @@ class TieredCache:
             return None
         return self._answer(found, type)
 
+    async def peek_or_load(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T | Negative[T]]],
+        *,
+        type: Any,
+        ttl: float,
+        negative_ttl: float,
+    ) -> CacheResult[T] | None:
+        """The cached value of ``key`` (memory, KV or cold), or None having started ``loader`` in the
+        background: a flight, so it keeps running after this returns and its result is cached for later
+        callers. Waits for the tiers to be read, never for a loader (its own or one already in flight)."""
+        if not (ttl > 0 and negative_ttl > 0):
+            raise ValueError("ttl and negative_ttl must be positive")
+        result = self._from_memory(key, type)
+        if result is not None:
+            return result
+        plan = _Plan(loader, type, ttl, negative_ttl, None)
+        while True:
+            flight = self._flight(key, plan)
+            await flight.looked.wait()
+            if isinstance(flight.error, CacheClosedError):
+                raise flight.error
+            if flight.found is not None:
+                return self._answer(flight.found, type)
+            if flight.loads:
+                return None  # loading (or loaded just now): the next lookup gets it
+            await flight.done.wait()  # a lookup-only flight (``get``) found nothing: start a load
+
     async def put(
         self, key: str, value: Any, *, ttl: float, quality: float | None = None
     ) -> None:
@@ -269,6 +299,18 @@ class TieredCache:
         found = self._make_found(self._encoder.encode(value), quality_ttl(ttl, quality), negative, "miss")
         self._remember(key, found)
         await self.kv.write(self._kv_entry(key, found, quality))
+
+    async def put_many(self, items: Sequence[tuple[str, Any, float]]) -> None:
+        """``put`` of many ``(key, value or Negative, ttl)`` at once: memory first, then one KV write."""
+        entries = []
+        for key, value, ttl in items:
+            if not ttl > 0:
+                raise ValueError("ttl must be positive")
+            negative = isinstance(value, Negative)
+            found = self._make_found(self._encoder.encode(value.value if negative else value), ttl, negative, "miss")
+            self._remember(key, found)
+            entries.append(self._kv_entry(key, found, None))
+        await self.kv.write_many(entries)
 
     async def invalidate(self, key: str) -> None:
         """Forget ``key`` in every tier."""
@@ -292,7 +334,8 @@ class TieredCache:
         self.kv.note_read(key)  # a memory hit is a read of the entry: it keeps it from archival
         return CacheResult(value, "memory", max(0.0, self._clock.wall() - entry.stored_at), entry.negative)
 
-    async def _fly(self, key: str, plan: _Plan) -> _Found | None:
+    def _flight(self, key: str, plan: _Plan) -> _Flight:
+        """The key's flight: joined if one is in the air, else started in the cache's nursery."""
         flight = self._flights.get(key)
         if flight is None:
             if self._nursery is None:
@@ -302,6 +345,10 @@ class TieredCache:
             self._nursery.start_soon(self._run_flight, key, flight, plan)
         else:
             self._joins.inc()
+        return flight
+
+    async def _fly(self, key: str, plan: _Plan) -> _Found | None:
+        flight = self._flight(key, plan)
         await flight.done.wait()
         if flight.error is not None:
             raise flight.error.with_traceback(flight.traceback)
@@ -321,6 +368,8 @@ class TieredCache:
             quality: float | None = None
             try:
                 found, cold_hit = await self._lookup(key, plan.type)
+                flight.found = found
+                flight.looked.set()
                 if found is None and plan.loader is not None:
                     found, quality = await self._load(plan)
             except Exception as exc:
@@ -353,6 +402,7 @@ class TieredCache:
             if not flight.done.is_set():  # cancelled: the cache is stopping
                 flight.error = CacheClosedError("the cache stopped while this lookup was in flight")
                 flight.done.set()
+            flight.looked.set()  # also when the lookup itself failed or was cancelled
             flight.finished.set()
 
     def _end(self, key: str, flight: _Flight) -> None:

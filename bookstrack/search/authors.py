@@ -14,6 +14,8 @@ Owns the lookup and its policy:
 * ``enrich`` waits at most ``[providers.wikidata] author_deadline`` seconds. The lookups are flights of the
   tiered cache, which run in the cache's own nursery: a caller that stops waiting leaves them running, so
   authors not resolved in time are answered as known so far and cached for the next response.
+* ``known`` (the ISBN batch, decision 0016) does not wait for Wikidata at all: it answers with the facts
+  already cached and starts the lookups of the others in the background (the same flights).
 """
 
 from __future__ import annotations
@@ -175,6 +177,30 @@ class AuthorEnricher:
                 async with trio.open_nursery() as nursery:
                     for index, name in wanted:
                         nursery.start_soon(one, index, name)
+        return [_apply(a, found.get(i)) for i, a in enumerate(authors)]
+
+    async def known(self, authors: Sequence[AuthorDTO]) -> list[AuthorDTO]:
+        """``authors`` with the facts already cached, without waiting for Wikidata: the lookups of the
+        others are started (cache flights, so they outlive this call) and later responses carry them."""
+        found: dict[int, AuthorFacts] = {}
+
+        async def one(index: int, name: str) -> None:
+            try:
+                result = await self._cache.peek_or_load(
+                    cache_key("wikidata:author", name=author_key(name)),
+                    lambda: self._load(name), type=AuthorFacts, ttl=self._ttl, negative_ttl=self._negative_ttl,
+                )
+            except CacheClosedError as exc:
+                log.info("author facts for %r not read: %s", name, exc)
+                return
+            if result is not None:
+                found[index] = result.value
+
+        wanted = [(i, a.name) for i, a in enumerate(authors) if self.wanted(a)]
+        if wanted:
+            async with trio.open_nursery() as nursery:
+                for index, name in wanted:
+                    nursery.start_soon(one, index, name)
         return [_apply(a, found.get(i)) for i, a in enumerate(authors)]
 
 

@@ -344,6 +344,50 @@ async def test_get_and_put_without_a_loader(cache, executor, mock_clock):
     assert await cache.get("k", type=Book) is None
 
 
+async def test_put_many_stores_every_entry_in_one_kv_write(cache, executor, mock_clock):
+    transactions = executor.transactions
+    await cache.put_many([("a", Book("A"), DAY), ("b", Negative(Book("")), 60), ("c", Book("C"), 2 * DAY)])
+    assert executor.transactions == transactions + 1
+    assert rows(executor, "SELECT key, negative, expires_at FROM cache_kv ORDER BY key") == [
+        ("a", 0, EPOCH + DAY), ("b", 1, EPOCH + 60), ("c", 0, EPOCH + 2 * DAY),
+    ]
+    assert (await cache.get("a", type=Book)).source == "memory"
+    assert (await cache.get("b", type=Book)).negative
+    with pytest.raises(ValueError, match="ttl must be positive"):
+        await cache.put_many([("d", Book("D"), 0)])
+
+
+async def test_peek_or_load_answers_what_is_cached_and_never_waits_for_a_loader(cache, executor, mock_clock):
+    loader = Loader(Book("Slow"), gated=True)
+    with trio.fail_after(1):
+        assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None
+    await loader.called.wait()  # the load started, in the cache's nursery
+    assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None  # joined
+    loader.release.set()
+    await settle(executor)  # loaded, written to KV
+    await trio.testing.wait_all_tasks_blocked()  # the flight ended
+    assert loader.calls == 1
+    got = await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60)
+    assert (got.value, got.source) == (Book("Slow"), "memory")
+    cache.memory.clear()
+    got = await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60)
+    assert (got.value, got.source) == (Book("Slow"), "kv")  # the tiers are read before answering
+    assert loader.calls == 1
+
+
+async def test_peek_or_load_leaves_a_failed_load_uncached(cache, executor, mock_clock):
+    failing = Loader(RuntimeError("down"))
+    assert await cache.peek_or_load("k", failing, type=Book, ttl=DAY, negative_ttl=60) is None
+    await failing.called.wait()
+    await trio.testing.wait_all_tasks_blocked()  # the flight failed and ended
+    loader = Loader(Book("Later"), gated=True)
+    assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None  # tried again
+    loader.release.set()
+    await settle(executor)
+    assert (failing.calls, loader.calls) == (1, 1)
+    assert (await cache.get("k", type=Book)).value == Book("Later")
+
+
 async def test_a_loader_joining_a_lookup_only_flight_that_found_nothing_loads(cache, executor, metrics, mock_clock):
     loader = Loader(Book("Loaded"))
     got, loaded = [], []
