@@ -37,6 +37,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import trio
@@ -110,6 +111,11 @@ class KVEntry:
 _SELECT = (
     "SELECT value, stored_at, expires_at, negative, quality, hits FROM cache_kv WHERE key = ? AND expires_at > ?"
 )
+_SELECT_MANY = (
+    "SELECT key, value, stored_at, expires_at, negative, quality, hits FROM cache_kv "
+    "WHERE key IN ({marks}) AND expires_at > ?"
+)
+IN_CHUNK = 500  # keys per IN (...) list: far below SQLite's limit on bound parameters
 _UPSERT = (
     "INSERT INTO cache_kv (key, value, stored_at, expires_at, last_read_at, hits, quality, negative) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
@@ -160,9 +166,34 @@ class KVStore:
         """The live entry of ``key`` or None; counts a read (buffered) unless ``note_read`` is False."""
         now = self._clock.wall()
         row = await self._executor.read(lambda conn: conn.execute(_SELECT, (key, now)).fetchone())
-        if row is None:
-            return None
-        value, stored_at, expires_at, negative, quality, hits = row
+        return None if row is None else self._entry(key, *row, note_read=note_read)
+
+    async def get_many(self, keys: Sequence[str], *, note_read: bool = True) -> dict[str, KVEntry]:
+        """``get`` for many keys in one executor job: the live entries found, by key."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        now = self._clock.wall()
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = []
+            for i in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[i : i + IN_CHUNK]
+                sql = _SELECT_MANY.format(marks=",".join("?" * len(chunk)))
+                rows.extend(conn.execute(sql, (*chunk, now)).fetchall())
+            return rows
+
+        out: dict[str, KVEntry] = {}
+        for key, *row in await self._executor.read(read):
+            entry = self._entry(key, *row, note_read=note_read)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def _entry(
+        self, key: str, value: bytes, stored_at: float, expires_at: float, negative: int, quality: float | None,
+        hits: int, *, note_read: bool,
+    ) -> KVEntry | None:
         try:
             wrapped = decode_wrapped(value)
         except msgspec.DecodeError:

@@ -257,6 +257,57 @@ class TieredCache:
             return None
         return self._answer(found, type)
 
+    async def get_many(self, keys: Sequence[str], *, type: Any) -> dict[str, CacheResult[Any]]:
+        """``get`` for many keys (a batch): memory, then one KV read for the rest, then the cold tier only
+        for keys it holds (one read to find them). Keys with a flight in the air wait for it, as ``get``."""
+        results: dict[str, CacheResult[Any]] = {}
+        one_by_one: list[str] = []
+        rest: list[str] = []
+        for key in dict.fromkeys(keys):
+            hit = self._from_memory(key, type)
+            if hit is not None:
+                results[key] = hit
+            elif key in self._flights:
+                one_by_one.append(key)
+            else:
+                rest.append(key)
+        if rest:
+            try:
+                entries = await self.kv.get_many(rest)
+            except Exception:
+                self._errors[("kv", "read")].inc()
+                log.warning("cache: KV read of %d keys failed; looked up one by one", len(rest), exc_info=True)
+                entries, one_by_one = {}, one_by_one + rest
+                rest = []
+            cold: list[str] = []
+            for key in rest:
+                entry = entries.get(key)
+                if entry is not None and self._decodes(entry, type, "kv"):
+                    self._requests[("kv", "hit")].inc()
+                    found = _Found(entry.data, entry.stored_at, entry.expires_at, "kv", entry.negative)
+                    self._remember(key, found)
+                    results[key] = self._answer(found, type)
+                else:
+                    cold.append(key)
+            try:
+                archived = await self.cold.archived(cold) if cold else set()
+            except Exception:
+                self._errors[("cold", "read")].inc()
+                log.warning("cache: cold lookup of %d keys failed; treated as misses", len(cold), exc_info=True)
+                archived = set()
+            for key in cold:
+                if key in archived:
+                    one_by_one.append(key)  # ``get`` reads the blob and rehydrates (it counts the KV miss again)
+                else:
+                    self._requests[("kv", "miss")].inc()
+                    self._requests[("cold", "miss")].inc()
+                    self._results["miss"].inc()
+        for key in one_by_one:
+            hit = await self.get(key, type=type)
+            if hit is not None:
+                results[key] = hit
+        return results
+
     async def peek_or_load(
         self,
         key: str,

@@ -382,16 +382,9 @@ class SearchService:
         unique = list(dict.fromkeys(c for c in canon if c))
         for isbn13 in unique:
             self.count_isbn(isbn13)
-        payloads: dict[str, SearchPayload] = {}
-
-        async def cached(isbn13: str) -> None:
-            hit = await self.cache.get(cache_key("v1:isbn", isbn=isbn13), type=SearchPayload)
-            if hit is not None:
-                payloads[isbn13] = hit.value
-
-        async with trio.open_nursery() as nursery:
-            for isbn13 in unique:
-                nursery.start_soon(cached, isbn13)
+        keys = {isbn13: cache_key("v1:isbn", isbn=isbn13) for isbn13 in unique}
+        hits = await self.cache.get_many(list(keys.values()), type=SearchPayload)  # one KV read for all
+        payloads: dict[str, SearchPayload] = {i: hits[k].value for i, k in keys.items() if k in hits}
         misses = [i for i in unique if i not in payloads]
         if misses:
             try:

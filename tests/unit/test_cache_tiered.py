@@ -357,6 +357,35 @@ async def test_put_many_stores_every_entry_in_one_kv_write(cache, executor, mock
         await cache.put_many([("d", Book("D"), 0)])
 
 
+async def test_get_many_reads_each_tier_once_for_all_keys(cache, executor, metrics, mock_clock):
+    await lookup(cache, Loader(Book("Archived")), key="cold", ttl=90 * DAY)
+    await cache.flush()
+    mock_clock.jump(31 * DAY)
+    assert await cache.archive() == 1
+    await cache.put_many([("kv", Book("KV"), DAY), ("memory", Book("Memory"), DAY)])
+    cache.memory.delete("kv")
+    cache.memory.delete("cold")
+    reads = []
+    real_read = executor.read
+
+    async def counted(fn):
+        reads.append(fn)
+        return await real_read(fn)
+
+    executor.read = counted
+    try:
+        got = await cache.get_many(["memory", "kv", "cold", "none", "other", "kv"], type=Book)
+    finally:
+        executor.read = real_read
+    assert {k: (r.value.title, r.source) for k, r in got.items()} == {
+        "memory": ("Memory", "memory"), "kv": ("KV", "kv"), "cold": ("Archived", "cold"),
+    }
+    assert len(reads) == 4  # KV for four keys, the cold index for three, then ``get`` of the archived one
+    assert requests(metrics, "cold", "hit") == 1
+    assert (await cache.get("kv", type=Book)).source == "memory"  # promoted
+    assert await cache.get_many([], type=Book) == {}
+
+
 async def test_peek_or_load_answers_what_is_cached_and_never_waits_for_a_loader(cache, executor, mock_clock):
     loader = Loader(Book("Slow"), gated=True)
     with trio.fail_after(1):
