@@ -112,11 +112,10 @@ class _Plan:
 
 
 class _Flight:
-    __slots__ = ("loads", "looked", "done", "finished", "found", "error", "traceback")
+    __slots__ = ("loads", "done", "finished", "found", "error", "traceback")
 
     def __init__(self, loads: bool) -> None:
         self.loads = loads
-        self.looked = trio.Event()  # the tiers were read: ``found`` is set if one had it (see ``peek_or_load``)
         self.done = trio.Event()  # the answer is there (or the error)
         self.finished = trio.Event()  # and the writes behind it are done
         self.found: _Found | None = None
@@ -257,9 +256,10 @@ class TieredCache:
             return None
         return self._answer(found, type)
 
-    async def get_many(self, keys: Sequence[str], *, type: Any) -> dict[str, CacheResult[Any]]:
+    async def get_many(self, keys: Sequence[str], *, type: Any, join: bool = True) -> dict[str, CacheResult[Any]]:
         """``get`` for many keys (a batch): memory, then one KV read for the rest, then the cold tier only
-        for keys it holds (one read to find them). Keys with a flight in the air wait for it, as ``get``."""
+        for keys it holds (one read to find them). Keys with a flight in the air wait for it, as ``get``,
+        unless ``join`` is False: then they are left out (their value is still being looked up)."""
         results: dict[str, CacheResult[Any]] = {}
         one_by_one: list[str] = []
         rest: list[str] = []
@@ -268,7 +268,8 @@ class TieredCache:
             if hit is not None:
                 results[key] = hit
             elif key in self._flights:
-                one_by_one.append(key)
+                if join:
+                    one_by_one.append(key)
             else:
                 rest.append(key)
         if rest:
@@ -308,7 +309,7 @@ class TieredCache:
                 results[key] = hit
         return results
 
-    async def peek_or_load(
+    def load_soon(
         self,
         key: str,
         loader: Callable[[], Awaitable[T | Negative[T]]],
@@ -316,26 +317,15 @@ class TieredCache:
         type: Any,
         ttl: float,
         negative_ttl: float,
-    ) -> CacheResult[T] | None:
-        """The cached value of ``key`` (memory, KV or cold), or None having started ``loader`` in the
-        background: a flight, so it keeps running after this returns and its result is cached for later
-        callers. Waits for the tiers to be read, never for a loader (its own or one already in flight)."""
+    ) -> None:
+        """Start loading ``key`` in the background unless memory holds it or a flight for it is in the
+        air: a flight (the tiers first, then ``loader``) in the cache's nursery, so it outlives the caller
+        and its result is cached for later lookups. Never waits."""
         if not (ttl > 0 and negative_ttl > 0):
             raise ValueError("ttl and negative_ttl must be positive")
-        result = self._from_memory(key, type)
-        if result is not None:
-            return result
-        plan = _Plan(loader, type, ttl, negative_ttl, None)
-        while True:
-            flight = self._flight(key, plan)
-            await flight.looked.wait()
-            if isinstance(flight.error, CacheClosedError):
-                raise flight.error
-            if flight.found is not None:
-                return self._answer(flight.found, type)
-            if flight.loads:
-                return None  # loading (or loaded just now): the next lookup gets it
-            await flight.done.wait()  # a lookup-only flight (``get``) found nothing: start a load
+        if key in self._flights or self.memory.get(key) is not None:
+            return
+        self._flight(key, _Plan(loader, type, ttl, negative_ttl, None))
 
     async def put(
         self, key: str, value: Any, *, ttl: float, quality: float | None = None
@@ -419,8 +409,6 @@ class TieredCache:
             quality: float | None = None
             try:
                 found, cold_hit = await self._lookup(key, plan.type)
-                flight.found = found
-                flight.looked.set()
                 if found is None and plan.loader is not None:
                     found, quality = await self._load(plan)
             except Exception as exc:
@@ -453,7 +441,6 @@ class TieredCache:
             if not flight.done.is_set():  # cancelled: the cache is stopping
                 flight.error = CacheClosedError("the cache stopped while this lookup was in flight")
                 flight.done.set()
-            flight.looked.set()  # also when the lookup itself failed or was cancelled
             flight.finished.set()
 
     def _end(self, key: str, flight: _Flight) -> None:

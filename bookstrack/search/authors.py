@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -180,28 +181,29 @@ class AuthorEnricher:
         return [_apply(a, found.get(i)) for i, a in enumerate(authors)]
 
     async def known(self, authors: Sequence[AuthorDTO]) -> list[AuthorDTO]:
-        """``authors`` with the facts already cached, without waiting for Wikidata: the lookups of the
-        others are started (cache flights, so they outlive this call) and later responses carry them."""
-        found: dict[int, AuthorFacts] = {}
-
-        async def one(index: int, name: str) -> None:
-            try:
-                result = await self._cache.peek_or_load(
-                    cache_key("wikidata:author", name=author_key(name)),
-                    lambda: self._load(name), type=AuthorFacts, ttl=self._ttl, negative_ttl=self._negative_ttl,
+        """``authors`` with the facts already cached (one read of the tiers for all of them), without
+        waiting for Wikidata: the lookups of the others start in the background (cache flights, so they
+        outlive this call) and later responses carry them. Lookups already in flight are not waited for."""
+        wanted = {i: cache_key("wikidata:author", name=author_key(a.name)) for i, a in enumerate(authors)
+                  if self.wanted(a)}
+        if not wanted:
+            return list(authors)
+        try:
+            hits = await self._cache.get_many(list(wanted.values()), type=AuthorFacts, join=False)
+        except CacheClosedError as exc:
+            log.info("author facts not read: %s", exc)
+            return list(authors)
+        out = []
+        for index, author in enumerate(authors):
+            key = wanted.get(index)
+            hit = hits.get(key) if key is not None else None
+            if key is not None and hit is None:
+                self._cache.load_soon(
+                    key, partial(self._load, author.name), type=AuthorFacts, ttl=self._ttl,
+                    negative_ttl=self._negative_ttl,
                 )
-            except CacheClosedError as exc:
-                log.info("author facts for %r not read: %s", name, exc)
-                return
-            if result is not None:
-                found[index] = result.value
-
-        wanted = [(i, a.name) for i, a in enumerate(authors) if self.wanted(a)]
-        if wanted:
-            async with trio.open_nursery() as nursery:
-                for index, name in wanted:
-                    nursery.start_soon(one, index, name)
-        return [_apply(a, found.get(i)) for i, a in enumerate(authors)]
+            out.append(_apply(author, hit.value if hit is not None else None))
+        return out
 
 
 def _apply(author: AuthorDTO, facts: AuthorFacts | None) -> AuthorDTO:

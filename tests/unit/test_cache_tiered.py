@@ -386,33 +386,36 @@ async def test_get_many_reads_each_tier_once_for_all_keys(cache, executor, metri
     assert await cache.get_many([], type=Book) == {}
 
 
-async def test_peek_or_load_answers_what_is_cached_and_never_waits_for_a_loader(cache, executor, mock_clock):
+async def test_load_soon_starts_a_flight_that_outlives_the_caller(cache, executor, mock_clock):
     loader = Loader(Book("Slow"), gated=True)
-    with trio.fail_after(1):
-        assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None
-    await loader.called.wait()  # the load started, in the cache's nursery
-    assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None  # joined
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # returns at once
+    await loader.called.wait()  # the load runs in the cache's nursery
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # in the air: not started twice
+    with trio.fail_after(1):  # get_many(join=False) does not wait for it
+        assert await cache.get_many(["k"], type=Book, join=False) == {}
     loader.release.set()
     await settle(executor)  # loaded, written to KV
     await trio.testing.wait_all_tasks_blocked()  # the flight ended
     assert loader.calls == 1
-    got = await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60)
-    assert (got.value, got.source) == (Book("Slow"), "memory")
-    cache.memory.clear()
-    got = await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60)
-    assert (got.value, got.source) == (Book("Slow"), "kv")  # the tiers are read before answering
+    got = await cache.get_many(["k"], type=Book, join=False)
+    assert (got["k"].value, got["k"].source) == (Book("Slow"), "memory")
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # in memory: nothing to do
+    await trio.testing.wait_all_tasks_blocked()
     assert loader.calls == 1
+    with pytest.raises(ValueError, match="must be positive"):
+        cache.load_soon("x", loader, type=Book, ttl=0, negative_ttl=60)
 
 
-async def test_peek_or_load_leaves_a_failed_load_uncached(cache, executor, mock_clock):
+async def test_load_soon_leaves_a_failed_load_uncached(cache, executor, mock_clock):
     failing = Loader(RuntimeError("down"))
-    assert await cache.peek_or_load("k", failing, type=Book, ttl=DAY, negative_ttl=60) is None
+    cache.load_soon("k", failing, type=Book, ttl=DAY, negative_ttl=60)
     await failing.called.wait()
     await trio.testing.wait_all_tasks_blocked()  # the flight failed and ended
-    loader = Loader(Book("Later"), gated=True)
-    assert await cache.peek_or_load("k", loader, type=Book, ttl=DAY, negative_ttl=60) is None  # tried again
-    loader.release.set()
+    loader = Loader(Book("Later"))
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # tried again
+    await loader.called.wait()
     await settle(executor)
+    await trio.testing.wait_all_tasks_blocked()
     assert (failing.calls, loader.calls) == (1, 1)
     assert (await cache.get("k", type=Book)).value == Book("Later")
 
