@@ -34,9 +34,8 @@ class _CountedStream(httpx.AsyncByteStream):
         self._stream = stream
         self._done: Callable[[], None] | None = done
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()  # the body's own iterator: no extra generator per chunk
 
     async def aclose(self) -> None:
         try:
@@ -48,12 +47,20 @@ class _CountedStream(httpx.AsyncByteStream):
 
 
 class _Origin:
-    """The one-connection pools of one origin, and how many requests each has in flight."""
+    """The one-connection pools of one origin (each made when first used), and how many requests each has
+    in flight."""
 
     def __init__(self, size: int, ssl_context: ssl.SSLContext) -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self.pools = [httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits) for _ in range(size)]
+        self.ssl_context = ssl_context
+        self.pools: list[httpx.AsyncHTTPTransport | None] = [None] * size
         self.in_flight = [0] * size
+
+    def pool(self, index: int) -> httpx.AsyncHTTPTransport:
+        pool = self.pools[index]
+        if pool is None:
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            pool = self.pools[index] = httpx.AsyncHTTPTransport(verify=self.ssl_context, limits=limits)
+        return pool
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -85,7 +92,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             counts[index] -= 1
 
         try:
-            response = await origin.pools[index].handle_async_request(request)
+            response = await origin.pool(index).handle_async_request(request)
         except BaseException:
             done()
             raise
@@ -97,4 +104,5 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         origins, self._origins = list(self._origins.values()), {}
         for origin in origins:
             for pool in origin.pools:
-                await pool.aclose()
+                if pool is not None:
+                    await pool.aclose()

@@ -12,7 +12,9 @@ from bookstrack.providers.pool import ShardedTransport
 
 
 def _connections(transport: ShardedTransport) -> int:
-    return sum(len(pool._pool.connections) for origin in transport._origins.values() for pool in origin.pools)
+    return sum(
+        len(pool._pool.connections) for origin in transport._origins.values() for pool in origin.pools if pool
+    )
 
 
 async def test_concurrent_requests_spread_over_pools_and_reuse_connections():
