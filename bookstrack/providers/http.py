@@ -29,7 +29,10 @@ from bookstrack.providers.pool import ShardedTransport
 
 __all__ = ["build_client", "translate_errors", "status_error", "decode_json", "describe"]
 
-MAX_CONNECTIONS = 100  # per origin; each in a pool of its own (pool.py: httpcore's bookkeeping per pool)
+# Per origin, each connection in a pool of its own (pool.py). An ISBN batch sends up to 102 requests at once
+# (100 Google Books, one Open Library, one ISBNdb); where providers share an origin (a gateway, the fake
+# upstream) a limit of 100 queued Open Library's and ISBNdb's calls behind Google's, on the critical path.
+MAX_CONNECTIONS = 128
 
 
 def build_client(
