@@ -112,7 +112,9 @@ def _first(values: list[Any]) -> Any:
 def _first_preferred(prefer: Callable[[Any], bool]) -> Policy:
     def policy(values: list[Any]) -> Any:
         present = [v for v in values if not _empty(v)]
-        return next((v for v in present if prefer(v)), present[0] if present else None)
+        if len(present) < 2:
+            return present[0] if present else None  # nothing to choose between: ``prefer`` not asked
+        return next((v for v in present if prefer(v)), present[0])
 
     return policy
 
