@@ -198,10 +198,13 @@ class AuthorEnricher:
             key = wanted.get(index)
             hit = hits.get(key) if key is not None else None
             if key is not None and hit is None:
-                self._cache.load_soon(
-                    key, partial(self._load, author.name), type=AuthorFacts, ttl=self._ttl,
-                    negative_ttl=self._negative_ttl,
-                )
+                try:
+                    self._cache.load_soon(
+                        key, partial(self._load, author.name), type=AuthorFacts, ttl=self._ttl,
+                        negative_ttl=self._negative_ttl,
+                    )
+                except CacheClosedError as exc:  # stopping: answered as known, looked up next time
+                    log.info("author lookup for %r not started: %s", author.name, exc)
             out.append(_apply(author, hit.value if hit is not None else None))
         return out
 
