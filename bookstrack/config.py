@@ -168,7 +168,7 @@ class IsbndbConfig(ProviderConfig):
 class WikidataConfig(ProviderConfig):
     base_url: str = "https://www.wikidata.org"
     rate_per_second: Positive = 5.0
-    author_deadline: Positive = 0.25  # seconds a search waits for author facts; the rest resolve in the background
+    author_deadline: Positive = 0.25  # seconds a search waits for author facts (not the ISBN batch: decision 0016)
     max_concurrent: AtLeastOne = 4  # author lookups running at once (process-wide)
 
 

@@ -76,6 +76,9 @@ class JsonFormatter(logging.Formatter):
         return self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None) -> None:
     """Install one handler on the root logger (replacing earlier ones set up by this function)."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -86,3 +89,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO with its full URL, query included: Google Books' API key would reach
+    # the logs, and a batch of 100 ISBNs would write 100 lines on its critical path. Our own provider
+    # metrics and errors (``describe``: method and path only) say what is needed.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterable
 from typing import Final
 
-from bookstrack.books.matching import similarity
+from bookstrack.books.matching import levenshtein
 
 __all__ = ["CANONICAL_GENRES", "FUZZY_THRESHOLD", "PROVIDER_MAPPINGS", "normalize_genres"]
 
@@ -97,10 +97,17 @@ def _fuzzy(genre: str) -> str | None:
     lower = genre.lower()
     best, best_similarity = None, 0.0
     for canonical in CANONICAL_GENRES:
-        longest = max(len(lower), len(canonical))
-        if abs(len(lower) - len(canonical)) > (1 - FUZZY_THRESHOLD) * longest:
+        # ``similarity`` with a bound: a distance above ``limit`` cannot reach the threshold, so the
+        # Levenshtein may stop early (a cold server meets hundreds of new subject strings per batch).
+        other = canonical.lower()
+        longest = max(len(lower), len(other))
+        if abs(len(lower) - len(other)) > (1 - FUZZY_THRESHOLD) * longest:
             continue  # the length difference alone keeps it under the threshold
-        score = similarity(lower, canonical.lower())
+        limit = int((1 - FUZZY_THRESHOLD) * longest) + 1
+        distance = levenshtein(lower, other, limit)
+        if distance > limit:
+            continue
+        score = 1 - distance / longest
         if score > best_similarity and score >= FUZZY_THRESHOLD:
             best, best_similarity = canonical, score
     return best

@@ -74,6 +74,8 @@ def clean_isbn(text: str) -> str:
     """``text`` without its label, separators and invisible characters, with ASCII digits and ``X``.
 
     Not validated: ``clean_isbn("0-306-40615-2") == "0306406152"``, ``clean_isbn("abc") == "ABC"``."""
+    if text.isdigit() and text.isascii():
+        return text  # already clean (most provider data): merging a batch cleans thousands of these
     text = _LABEL.sub("", text, count=1)
     return "".join(c for c in map(_map_char, text) if c not in ("-", " "))
 

@@ -26,6 +26,7 @@ Keys are for caches and de-duplication only. Providers receive the user's trimme
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Final
 
@@ -88,6 +89,9 @@ def _words(folded: str) -> list[str]:
     return unicodedata.normalize("NFC", "".join(out)).split()
 
 
+# Cached: the same names and titles are folded again and again (every merge, de-duplication and author
+# lookup of a batch folds each name several times), and a fold walks the text character by character.
+@functools.lru_cache(maxsize=16384)
 def fold(text: str) -> str:
     """Steps 1–4: the Unicode-aware, case- and accent-insensitive form of ``text`` (no article rule)."""
     folded = _compat_fold(text)

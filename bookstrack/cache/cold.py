@@ -34,13 +34,14 @@ import datetime as dt
 import hashlib
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 import trio
 
 from actors import Clock, SqliteExecutor
-from bookstrack.cache.kv import KVEntry, KVStore, decode_wrapped
+from bookstrack.cache.kv import IN_CHUNK, KVEntry, KVStore, decode_wrapped
 from bookstrack.store.blobs import BlobStore
 
 __all__ = ["ColdHit", "ColdRecord", "ColdTier", "blob_key_for"]
@@ -138,6 +139,21 @@ class ColdTier:
         kv.on_superseded = self.discard_blobs
 
     # -- reading ---------------------------------------------------------------------------------
+
+    async def archived(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` have an archived entry (live or not): one read for all of them, so that a batch
+        of misses asks ``get`` only for the few the cold tier may answer."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[i : i + IN_CHUNK]
+                sql = f"SELECT key FROM cache_cold WHERE key IN ({','.join('?' * len(chunk))})"
+                found.update(row[0] for row in conn.execute(sql, chunk))
+            return found
+
+        return await self._executor.read(read) if wanted else set()
 
     async def get(self, key: str) -> ColdHit | None:
         """The archived entry of ``key`` if there is a live one (read from its blob), else None."""

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import trio
@@ -110,6 +111,11 @@ class KVEntry:
 _SELECT = (
     "SELECT value, stored_at, expires_at, negative, quality, hits FROM cache_kv WHERE key = ? AND expires_at > ?"
 )
+_SELECT_MANY = (
+    "SELECT key, value, stored_at, expires_at, negative, quality, hits FROM cache_kv "
+    "WHERE key IN ({marks}) AND expires_at > ?"
+)
+IN_CHUNK = 500  # keys per IN (...) list: far below SQLite's limit on bound parameters
 _UPSERT = (
     "INSERT INTO cache_kv (key, value, stored_at, expires_at, last_read_at, hits, quality, negative) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
@@ -160,9 +166,34 @@ class KVStore:
         """The live entry of ``key`` or None; counts a read (buffered) unless ``note_read`` is False."""
         now = self._clock.wall()
         row = await self._executor.read(lambda conn: conn.execute(_SELECT, (key, now)).fetchone())
-        if row is None:
-            return None
-        value, stored_at, expires_at, negative, quality, hits = row
+        return None if row is None else self._entry(key, *row, note_read=note_read)
+
+    async def get_many(self, keys: Sequence[str], *, note_read: bool = True) -> dict[str, KVEntry]:
+        """``get`` for many keys in one executor job: the live entries found, by key."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        now = self._clock.wall()
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = []
+            for i in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[i : i + IN_CHUNK]
+                sql = _SELECT_MANY.format(marks=",".join("?" * len(chunk)))
+                rows.extend(conn.execute(sql, (*chunk, now)).fetchall())
+            return rows
+
+        out: dict[str, KVEntry] = {}
+        for key, *row in await self._executor.read(read):
+            entry = self._entry(key, *row, note_read=note_read)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def _entry(
+        self, key: str, value: bytes, stored_at: float, expires_at: float, negative: int, quality: float | None,
+        hits: int, *, note_read: bool,
+    ) -> KVEntry | None:
         try:
             wrapped = decode_wrapped(value)
         except msgspec.DecodeError:
@@ -200,6 +231,33 @@ class KVStore:
         if not entry.expires_at > entry.stored_at:
             raise ValueError(f"cache entry {entry.key!r} expires before it was stored")
         await self._write_entry(entry, last_read_at=self._clock.wall() if last_read_at is None else last_read_at)
+
+    async def write_many(self, entries: Sequence[KVEntry]) -> None:
+        """``write`` for many entries in one executor job (a batch's answers): one savepoint for all of
+        them, so they are stored (or fail) together, at a fraction of the per-job cost."""
+        for entry in entries:
+            if not entry.expires_at > entry.stored_at:
+                raise ValueError(f"cache entry {entry.key!r} expires before it was stored")
+        if not entries:
+            return
+        now = self._clock.wall()
+        rows = [
+            (e.key, encode_wrapped(e), e.stored_at, e.expires_at, now, e.hits, e.quality, int(e.negative))
+            for e in entries
+        ]
+        reads = self._take_reads()
+
+        def write(conn: sqlite3.Connection) -> list[str]:
+            _apply_reads(conn, reads)
+            conn.executemany(_UPSERT, rows)
+            return [blob for e in entries for (blob,) in conn.execute(_DROP_COLD, (e.key,))]
+
+        try:
+            blobs = await self._executor.write(write)
+        except BaseException:
+            self._merge_reads(reads)
+            raise
+        await self._superseded(blobs)
 
     async def delete(self, key: str) -> bool:
         """Remove ``key`` (and any archived copy); True if a live or expired row was there."""

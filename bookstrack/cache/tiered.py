@@ -44,7 +44,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -278,6 +278,77 @@ class TieredCache:
             return None
         return self._answer(found, type)
 
+    async def get_many(self, keys: Sequence[str], *, type: Any, join: bool = True) -> dict[str, CacheResult[Any]]:
+        """``get`` for many keys (a batch): memory, then one KV read for the rest, then the cold tier only
+        for keys it holds (one read to find them). Keys with a flight in the air wait for it, as ``get``,
+        unless ``join`` is False: then they are left out (their value is still being looked up)."""
+        results: dict[str, CacheResult[Any]] = {}
+        one_by_one: list[str] = []
+        rest: list[str] = []
+        for key in dict.fromkeys(keys):
+            hit = self._from_memory(key, type)
+            if hit is not None:
+                results[key] = hit
+            elif key in self._flights:
+                if join:
+                    one_by_one.append(key)
+            else:
+                rest.append(key)
+        if rest:
+            try:
+                entries = await self.kv.get_many(rest)
+            except Exception:
+                self._errors[("kv", "read")].inc()
+                log.warning("cache: KV read of %d keys failed; looked up one by one", len(rest), exc_info=True)
+                entries, one_by_one = {}, one_by_one + rest
+                rest = []
+            cold: list[str] = []
+            for key in rest:
+                entry = entries.get(key)
+                if entry is not None and self._decodes(entry, type, "kv"):
+                    self._requests[("kv", "hit")].inc()
+                    found = _Found(entry.data, entry.stored_at, entry.expires_at, "kv", entry.negative)
+                    self._remember(key, found)
+                    results[key] = self._answer(found, type)
+                else:
+                    cold.append(key)
+            try:
+                archived = await self.cold.archived(cold) if cold else set()
+            except Exception:
+                self._errors[("cold", "read")].inc()
+                log.warning("cache: cold lookup of %d keys failed; treated as misses", len(cold), exc_info=True)
+                archived = set()
+            for key in cold:
+                if key in archived:
+                    one_by_one.append(key)  # ``get`` reads the blob and rehydrates (it counts the KV miss again)
+                else:
+                    self._requests[("kv", "miss")].inc()
+                    self._requests[("cold", "miss")].inc()
+                    self._results["miss"].inc()
+        for key in one_by_one:
+            hit = await self.get(key, type=type)
+            if hit is not None:
+                results[key] = hit
+        return results
+
+    def load_soon(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T | Negative[T]]],
+        *,
+        type: Any,
+        ttl: float,
+        negative_ttl: float,
+    ) -> None:
+        """Start loading ``key`` in the background unless memory holds it or a flight for it is in the
+        air: a flight (the tiers first, then ``loader``) in the cache's nursery, so it outlives the caller
+        and its result is cached for later lookups. Never waits."""
+        if not (ttl > 0 and negative_ttl > 0):
+            raise ValueError("ttl and negative_ttl must be positive")
+        if key in self._flights or self.memory.get(key) is not None:
+            return
+        self._flight(key, _Plan(loader, type, ttl, negative_ttl, None))
+
     async def put(
         self, key: str, value: Any, *, ttl: float, quality: float | None = None
     ) -> None:
@@ -291,6 +362,18 @@ class TieredCache:
         found = self._make_found(self._encoder.encode(value), quality_ttl(ttl, quality), negative, "miss")
         self._remember(key, found)
         await self.kv.write(self._kv_entry(key, found, quality))
+
+    async def put_many(self, items: Sequence[tuple[str, Any, float]]) -> None:
+        """``put`` of many ``(key, value or Negative, ttl)`` at once: memory first, then one KV write."""
+        entries = []
+        for key, value, ttl in items:
+            if not ttl > 0:
+                raise ValueError("ttl must be positive")
+            negative = isinstance(value, Negative)
+            found = self._make_found(self._encoder.encode(value.value if negative else value), ttl, negative, "miss")
+            self._remember(key, found)
+            entries.append(self._kv_entry(key, found, None))
+        await self.kv.write_many(entries)
 
     async def invalidate(self, key: str) -> None:
         """Forget ``key`` in every tier."""
@@ -314,7 +397,8 @@ class TieredCache:
         self.kv.note_read(key)  # a memory hit is a read of the entry: it keeps it from archival
         return CacheResult(value, "memory", max(0.0, self._clock.wall() - entry.stored_at), entry.negative)
 
-    async def _fly(self, key: str, plan: _Plan) -> _Found | None:
+    def _flight(self, key: str, plan: _Plan) -> _Flight:
+        """The key's flight: joined if one is in the air, else started in the cache's nursery."""
         flight = self._flights.get(key)
         if flight is None:
             if self._nursery is None:
@@ -324,6 +408,10 @@ class TieredCache:
             self._nursery.start_soon(self._run_flight, key, flight, plan)
         else:
             self._joins.inc()
+        return flight
+
+    async def _fly(self, key: str, plan: _Plan) -> _Found | None:
+        flight = self._flight(key, plan)
         flight.waiters += 1
         try:
             await flight.done.wait()

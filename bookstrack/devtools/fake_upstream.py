@@ -42,11 +42,10 @@ from urllib.parse import parse_qs
 
 import msgspec
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from bookstrack.devtools.catalogue import Catalogue, load_catalogue
 from bookstrack.devtools.faults import Faults, RecordedRequest, RequestLog
+from bookstrack.devtools.http11 import serve_http11
 from bookstrack.devtools.upstreams import (
     Gemini,
     GoogleBooks,
@@ -321,14 +320,13 @@ async def serve_fake_upstream(
     graceful_timeout: float = 0.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on Hypercorn until ``shutdown_trigger`` returns (or forever); ``task_status.started``
-    receives the bound URLs. Open connections are cut after ``graceful_timeout`` (default: at once)."""
-    hc = HypercornConfig()
-    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    hc.graceful_timeout = graceful_timeout
-    hc.accesslog = None
-    hc.errorlog = logging.getLogger("hypercorn.error")
-    await hypercorn_serve(app, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
+    """Serve ``app`` (``http11.py``: a lean HTTP/1.1 server, so that the fake is not the bottleneck of a
+    benchmark) until ``shutdown_trigger`` returns (or forever); ``task_status.started`` receives the bound
+    URLs. Open connections are cut after ``graceful_timeout`` (default: at once)."""
+    await serve_http11(
+        app, host=host, port=port, shutdown_trigger=shutdown_trigger, graceful_timeout=graceful_timeout,
+        task_status=task_status,
+    )
 
 
 @dataclass

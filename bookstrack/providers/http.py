@@ -2,11 +2,12 @@
 statuses become ours.
 
 Owns building the client (identifying ``User-Agent`` from ``[providers] user_agent``, ``Accept: application/
-json``, pooled connections, an injectable transport: tests pass ``httpx.MockTransport`` or point the base
-URLs at the fake upstream) and the translation of everything httpx can raise into ``ProviderError`` /
-``ProviderTimeout`` (``translate_errors``), of an unwanted status into a ``ProviderError``
-(``status_error``) and of a body into JSON (``decode_json``). This module and ``upstream.py`` are the only
-places that catch an httpx exception: nothing above ``providers/`` sees an httpx type (aesthetics habit 5).
+json``, pooled connections (``pool.py``: one-connection pools behind the one client), an injectable
+transport: tests pass ``httpx.MockTransport`` or point the base URLs at the fake upstream) and the
+translation of everything httpx can raise into ``ProviderError`` / ``ProviderTimeout``
+(``translate_errors``), of an unwanted status into a ``ProviderError`` (``status_error``) and of a body
+into JSON (``decode_json``). This module and ``upstream.py`` are the only places that catch an httpx
+exception: nothing above ``providers/`` sees an httpx type (aesthetics habit 5).
 
 Timeouts are per request (each provider has its own, and the last attempt of a call gets what is left of
 its deadline), so the client's own default is only a backstop. Redirects are not followed here: the
@@ -24,10 +25,14 @@ import msgspec
 
 from bookstrack.config import ProvidersConfig
 from bookstrack.errors import ProviderError, ProviderTimeout
+from bookstrack.providers.pool import ShardedTransport
 
 __all__ = ["build_client", "translate_errors", "status_error", "decode_json", "describe"]
 
-MAX_CONNECTIONS = 100
+# Per origin, each connection in a pool of its own (pool.py). An ISBN batch sends up to 102 requests at once
+# (100 Google Books, one Open Library, one ISBNdb); where providers share an origin (a gateway, the fake
+# upstream) a limit of 100 queued Open Library's and ISBNdb's calls behind Google's, on the critical path.
+MAX_CONNECTIONS = 128
 
 
 def build_client(
@@ -36,9 +41,8 @@ def build_client(
     """The process's one client for every provider. Close it with ``aclose()`` (or ``async with``)."""
     return httpx.AsyncClient(
         headers={"User-Agent": config.user_agent, "Accept": "application/json"},
-        transport=transport,
+        transport=transport or ShardedTransport(connections=MAX_CONNECTIONS),
         timeout=httpx.Timeout(60.0),
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS // 2),
         follow_redirects=False,
     )
 

@@ -56,6 +56,7 @@ class _Spec:
     headers: tuple[tuple[str, str], ...]
     not_found: bool
     what: str
+    target: httpx.URL  # the URL with its query, parsed once per call (httpx parses a string on every use)
 
 
 class _NotFound:
@@ -93,6 +94,7 @@ class Upstream:
         self.budget = budget
         self.status = status
         self._base = settings.base_url.rstrip("/")
+        self._base_path = httpx.URL(self._base).path.rstrip("/")
         self._client = client
         self._flights = flights
         self._metrics = metrics
@@ -127,14 +129,17 @@ class Upstream:
     ) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
+        url = self._base + path
+        all_params = tuple((k, str(v)) for k, v in (params or {}).items()) + self._params
         spec = _Spec(
             method=method,
-            url=self._base + path,
-            params=tuple((k, str(v)) for k, v in (params or {}).items()) + self._params,
+            url=url,
+            params=all_params,
             content=content,
             headers=tuple((headers or {}).items()) + self._headers,
             not_found=not_found,
-            what=f"{method} {httpx.URL(self._base + path).path}",
+            what=f"{method} {self._base_path}{path}",
+            target=httpx.URL(url, params=all_params) if all_params else httpx.URL(url),
         )
         key = (self.provider, spec.method, spec.url, spec.params, spec.content)
         if self._flights.in_flight(key):
@@ -189,9 +194,7 @@ class Upstream:
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _attempt(self, spec: _Spec, attempt: int, deadline: float) -> Any:
-        request = self._client.build_request(
-            spec.method, spec.url, params=spec.params, content=spec.content, headers=spec.headers
-        )
+        request = self._client.build_request(spec.method, spec.target, content=spec.content, headers=spec.headers)
         for _hop in range(MAX_REDIRECTS + 1):
             response = await self._send(request, deadline)
             location = response.headers.get("location")

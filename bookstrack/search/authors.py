@@ -14,6 +14,8 @@ Owns the lookup and its policy:
 * ``enrich`` waits at most ``[providers.wikidata] author_deadline`` seconds. The lookups are flights of the
   tiered cache, which run in the cache's own nursery: a caller that stops waiting leaves them running, so
   authors not resolved in time are answered as known so far and cached for the next response.
+* ``known`` (the ISBN batch, decision 0016) does not wait for Wikidata at all: it answers with the facts
+  already cached and starts the lookups of the others in the background (the same flights).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -176,6 +179,34 @@ class AuthorEnricher:
                     for index, name in wanted:
                         nursery.start_soon(one, index, name)
         return [_apply(a, found.get(i)) for i, a in enumerate(authors)]
+
+    async def known(self, authors: Sequence[AuthorDTO]) -> list[AuthorDTO]:
+        """``authors`` with the facts already cached (one read of the tiers for all of them), without
+        waiting for Wikidata: the lookups of the others start in the background (cache flights, so they
+        outlive this call) and later responses carry them. Lookups already in flight are not waited for."""
+        wanted = {i: cache_key("wikidata:author", name=author_key(a.name)) for i, a in enumerate(authors)
+                  if self.wanted(a)}
+        if not wanted:
+            return list(authors)
+        try:
+            hits = await self._cache.get_many(list(wanted.values()), type=AuthorFacts, join=False)
+        except CacheClosedError as exc:
+            log.info("author facts not read: %s", exc)
+            return list(authors)
+        out = []
+        for index, author in enumerate(authors):
+            key = wanted.get(index)
+            hit = hits.get(key) if key is not None else None
+            if key is not None and hit is None:
+                try:
+                    self._cache.load_soon(
+                        key, partial(self._load, author.name), type=AuthorFacts, ttl=self._ttl,
+                        negative_ttl=self._negative_ttl,
+                    )
+                except CacheClosedError as exc:  # stopping: answered as known, looked up next time
+                    log.info("author lookup for %r not started: %s", author.name, exc)
+            out.append(_apply(author, hit.value if hit is not None else None))
+        return out
 
 
 def _apply(author: AuthorDTO, facts: AuthorFacts | None) -> AuthorDTO:

@@ -14,7 +14,8 @@ Owns what is asked of whom and what is cached:
   not cached at all; when every provider asked failed, ``ProviderError``/``ProviderTimeout`` (503/504,
   ``details.providers``) and nothing is cached. Providers without a key are skipped, not failures.
 * authors: the response's de-duplicated authors pass through ``AuthorEnricher`` (its own cache and
-  deadline) at response time, so a cached search still picks up authors resolved since.
+  deadline) at response time, so a cached search still picks up authors resolved since. The ISBN batch
+  does not wait for Wikidata at all (decision 0016): cached facts only, the others resolved behind it.
 """
 
 from __future__ import annotations
@@ -368,7 +369,8 @@ class SearchService:
     async def isbn_batch(self, raws: Sequence[str]) -> tuple[list[BatchEntry], bool]:
         """One entry per input, in order: from the cache where possible; the misses asked of Open Library
         (``bibkeys``, one call) and ISBNdb (``POST /books``, one call) and Google (one call per ISBN)
-        concurrently, merged per ISBN, and cached. An invalid ISBN is ``found: false``; if every provider
+        concurrently, merged per ISBN, and cached; authors with the facts cached so far (lookups of the
+        others start in the background). An invalid ISBN is ``found: false``; if every provider
         failed, ``ProviderError`` unless some ISBNs were cached (those are answered, the rest not found).
         Also says whether every answer came from the cache."""
         canon: list[str | None] = []
@@ -380,16 +382,9 @@ class SearchService:
         unique = list(dict.fromkeys(c for c in canon if c))
         for isbn13 in unique:
             self.count_isbn(isbn13)
-        payloads: dict[str, SearchPayload] = {}
-
-        async def cached(isbn13: str) -> None:
-            hit = await self.cache.get(cache_key("v1:isbn", isbn=isbn13), type=SearchPayload)
-            if hit is not None:
-                payloads[isbn13] = hit.value
-
-        async with trio.open_nursery() as nursery:
-            for isbn13 in unique:
-                nursery.start_soon(cached, isbn13)
+        keys = {isbn13: cache_key("v1:isbn", isbn=isbn13) for isbn13 in unique}
+        hits = await self.cache.get_many(list(keys.values()), type=SearchPayload)  # one KV read for all
+        payloads: dict[str, SearchPayload] = {i: hits[k].value for i, k in keys.items() if k in hits}
         misses = [i for i in unique if i not in payloads]
         if misses:
             try:
@@ -399,7 +394,8 @@ class SearchService:
                     raise  # nothing to answer with: every provider failed (503/504)
                 # the cached ISBNs are answered; the others are "not found" this time (nothing cached)
         authors_in = [a for p in payloads.values() for r in p.records[:1] for a in r.authors]
-        enriched = {author_key(a.name): a for a in await self.authors.enrich(_unique_authors(authors_in))}
+        # Never waits for Wikidata (decision 0016): facts cached so far; the missing ones resolve behind.
+        enriched = {author_key(a.name): a for a in await self.authors.known(_unique_authors(authors_in))}
         entries = []
         for raw, isbn13 in zip(raws, canon, strict=True):
             payload = payloads.get(isbn13) if isbn13 else None
@@ -449,19 +445,17 @@ class SearchService:
         out: dict[str, SearchPayload] = {}
         ttl, negative_ttl = self.config.cache.isbn_ttl, self.config.cache.negative_ttl
 
-        async def store(isbn13: str, payload: SearchPayload) -> None:
-            if attempts.failures and not payload.records:
-                return  # maybe only missing because a provider failed: not cached
-            short = not payload.records or bool(attempts.failures)
-            value: Any = Negative(payload) if short else payload
-            await self.cache.put(cache_key("v1:isbn", isbn=isbn13), value, ttl=negative_ttl if short else ttl)
-
         for isbn13, records in by_isbn.items():
             merged = [merge_records(records)] if records else []
             out[isbn13] = SearchPayload(merged, _provider_name(merged))
-        async with trio.open_nursery() as nursery:
-            for isbn13, payload in out.items():
-                nursery.start_soon(store, isbn13, payload)
+        stored: list[tuple[str, Any, float]] = []
+        for isbn13, payload in out.items():
+            if attempts.failures and not payload.records:
+                continue  # maybe only missing because a provider failed: not cached
+            short = not payload.records or bool(attempts.failures)
+            key = cache_key("v1:isbn", isbn=isbn13)
+            stored.append((key, Negative(payload), negative_ttl) if short else (key, payload, ttl))
+        await self.cache.put_many(stored)  # one KV write for the batch, not one per ISBN
         return out
 
 

@@ -373,6 +373,82 @@ async def test_get_and_put_without_a_loader(cache, executor, mock_clock):
     assert await cache.get("k", type=Book) is None
 
 
+async def test_put_many_stores_every_entry_in_one_kv_write(cache, executor, mock_clock):
+    transactions = executor.transactions
+    await cache.put_many([("a", Book("A"), DAY), ("b", Negative(Book("")), 60), ("c", Book("C"), 2 * DAY)])
+    assert executor.transactions == transactions + 1
+    assert rows(executor, "SELECT key, negative, expires_at FROM cache_kv ORDER BY key") == [
+        ("a", 0, EPOCH + DAY), ("b", 1, EPOCH + 60), ("c", 0, EPOCH + 2 * DAY),
+    ]
+    assert (await cache.get("a", type=Book)).source == "memory"
+    assert (await cache.get("b", type=Book)).negative
+    with pytest.raises(ValueError, match="ttl must be positive"):
+        await cache.put_many([("d", Book("D"), 0)])
+
+
+async def test_get_many_reads_each_tier_once_for_all_keys(cache, executor, metrics, mock_clock):
+    await lookup(cache, Loader(Book("Archived")), key="cold", ttl=90 * DAY)
+    await cache.flush()
+    mock_clock.jump(31 * DAY)
+    assert await cache.archive() == 1
+    await cache.put_many([("kv", Book("KV"), DAY), ("memory", Book("Memory"), DAY)])
+    cache.memory.delete("kv")
+    cache.memory.delete("cold")
+    reads = []
+    real_read = executor.read
+
+    async def counted(fn):
+        reads.append(fn)
+        return await real_read(fn)
+
+    executor.read = counted
+    try:
+        got = await cache.get_many(["memory", "kv", "cold", "none", "other", "kv"], type=Book)
+    finally:
+        executor.read = real_read
+    assert {k: (r.value.title, r.source) for k, r in got.items()} == {
+        "memory": ("Memory", "memory"), "kv": ("KV", "kv"), "cold": ("Archived", "cold"),
+    }
+    assert len(reads) == 4  # KV for four keys, the cold index for three, then ``get`` of the archived one
+    assert requests(metrics, "cold", "hit") == 1
+    assert (await cache.get("kv", type=Book)).source == "memory"  # promoted
+    assert await cache.get_many([], type=Book) == {}
+
+
+async def test_load_soon_starts_a_flight_that_outlives_the_caller(cache, executor, mock_clock):
+    loader = Loader(Book("Slow"), gated=True)
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # returns at once
+    await loader.called.wait()  # the load runs in the cache's nursery
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # in the air: not started twice
+    with trio.fail_after(1):  # get_many(join=False) does not wait for it
+        assert await cache.get_many(["k"], type=Book, join=False) == {}
+    loader.release.set()
+    await settle(executor)  # loaded, written to KV
+    await trio.testing.wait_all_tasks_blocked()  # the flight ended
+    assert loader.calls == 1
+    got = await cache.get_many(["k"], type=Book, join=False)
+    assert (got["k"].value, got["k"].source) == (Book("Slow"), "memory")
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # in memory: nothing to do
+    await trio.testing.wait_all_tasks_blocked()
+    assert loader.calls == 1
+    with pytest.raises(ValueError, match="must be positive"):
+        cache.load_soon("x", loader, type=Book, ttl=0, negative_ttl=60)
+
+
+async def test_load_soon_leaves_a_failed_load_uncached(cache, executor, mock_clock):
+    failing = Loader(RuntimeError("down"))
+    cache.load_soon("k", failing, type=Book, ttl=DAY, negative_ttl=60)
+    await failing.called.wait()
+    await trio.testing.wait_all_tasks_blocked()  # the flight failed and ended
+    loader = Loader(Book("Later"))
+    cache.load_soon("k", loader, type=Book, ttl=DAY, negative_ttl=60)  # tried again
+    await loader.called.wait()
+    await settle(executor)
+    await trio.testing.wait_all_tasks_blocked()
+    assert (failing.calls, loader.calls) == (1, 1)
+    assert (await cache.get("k", type=Book)).value == Book("Later")
+
+
 async def test_a_loader_joining_a_lookup_only_flight_that_found_nothing_loads(cache, executor, metrics, mock_clock):
     loader = Loader(Book("Loaded"))
     got, loaded = [], []

@@ -73,6 +73,18 @@ def test_configure_logging_json_writes_json_lines(restore_root_logger):
     assert (entry["logger"], entry["route"], entry["status"]) == (ACCESS_LOGGER, "/health", 200)
 
 
+def test_httpx_request_lines_never_reach_the_log(restore_root_logger):
+    # httpx logs each request's full URL at INFO: a Google Books key in the query would be written out.
+    stream = io.StringIO()
+    configure_logging("DEBUG", "text", stream=stream)
+    logging.getLogger("httpx").info('HTTP Request: GET https://example.test/v?key=secret "HTTP/1.1 200 OK"')
+    logging.getLogger("httpcore.http11").debug("send_request_headers.started")
+    logging.getLogger("httpx").warning("kept")
+    assert "secret" not in stream.getvalue()
+    assert "send_request_headers" not in stream.getvalue()
+    assert "kept" in stream.getvalue()
+
+
 def test_configure_logging_text_and_replacing_its_own_handler(restore_root_logger):
     first, second = io.StringIO(), io.StringIO()
     configure_logging("WARNING", "text", stream=first)
