@@ -216,3 +216,32 @@ async def test_the_import_command_prints_a_summary_and_writes_a_report(tmp_path,
     hobbit = next(r for r in report if r["title"].startswith("The Hobbit"))
     assert hobbit["outcome"] == "imported"
     assert hobbit["matched_title"] == "The Hobbit"
+
+
+@pytest.mark.deadline(40)
+async def test_an_import_resumes_after_an_abrupt_stop_with_every_row_once(start_server, mock_clock):
+    from bookstrack.devtools import run_fake_upstream
+    from tests.integration.jobs_support import wait_state
+    from tests.integration.search_support import PROVIDERS, _ticker
+
+    data = goodreads_export(8)
+    async with run_fake_upstream() as fake, trio.open_nursery() as nursery:
+        nursery.start_soon(_ticker, mock_clock)
+        fake.faults.set("google_books", latency_ms=200)
+        providers = {name: {"base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1}
+                     for name in PROVIDERS}
+        overrides = {"providers": providers, "jobs": {"workers_per_job": 1}}
+        with trio.CancelScope() as crash:
+            async with start_server(env=fake.env(), overrides=overrides) as server, server.client() as client:
+                response = await client.post("/api/import/csv-gemini", files={"file": ("l.csv", data, "text/csv")})
+                started = response.json()["data"]
+                await wait_state(client, started["jobId"], started["token"], processed=2)
+                crash.cancel()
+                await trio.sleep_forever()
+        async with start_server(env=fake.env(), overrides=overrides) as server, server.client() as client:
+            state = await wait_state(client, started["jobId"], started["token"], status="complete")
+            results = (await client.get(f"/v1/csv/results/{started['jobId']}")).json()["data"]
+        nursery.cancel_scope.cancel()
+    assert state["processedCount"] == 8
+    assert [b["row"] for b in results["books"]] == list(range(1, 9))
+    assert results["successRate"] == "8/8"
