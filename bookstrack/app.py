@@ -9,6 +9,7 @@ after the last commit.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from actors.job import JobActor
 from bookstrack.access_log import AccessLog
 from bookstrack.cache import TieredCache
 from bookstrack.config import Config
+from bookstrack.covers import CoverProxy
 from bookstrack.errors import BookstrackError, ConfigError, InternalError, PayloadTooLarge
 from bookstrack.errors import NotFound as NotFoundError
 from bookstrack.health import HealthMonitor
@@ -40,7 +42,14 @@ from bookstrack.providers.registry import Providers, open_providers
 from bookstrack.search import SearchService
 from bookstrack.store.blobs import FilesystemBlobStore
 from bookstrack.store.database import open_database
-from bookstrack.web import external, health, imports, jobs, legacy, progress, scans, search
+from bookstrack.tasks import DurableQueues
+from bookstrack.tasks.maintenance import Maintenance, queue_figures, serve_maintenance
+from bookstrack.tasks.warming import QUEUE as WARMING_QUEUE
+from bookstrack.tasks.warming import AuthorWarmer
+from bookstrack.web import dashboard as dashboard_routes
+from bookstrack.web import external, harvest, health, images, imports, jobs, legacy, progress, scans, search, warming
+from bookstrack.web import metrics as metrics_routes
+from bookstrack.web import openapi as openapi_routes
 from bookstrack.web.client_ip import ClientIpResolver
 from bookstrack.web.cors import CorsPolicy
 from bookstrack.web.envelope import Family, error_response
@@ -55,7 +64,8 @@ log = logging.getLogger("bookstrack")
 # Every area's route table; each later area adds its own here.
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     health.routes, search.routes, legacy.routes, external.routes, jobs.routes, progress.routes, scans.routes,
-    imports.routes,
+    imports.routes, warming.routes, harvest.routes, images.routes,
+    metrics_routes.routes, dashboard_routes.routes, openapi_routes.routes,
 )
 
 NOT_FOUND_MESSAGE = "The requested endpoint does not exist. Use /health to see available endpoints."
@@ -83,6 +93,9 @@ class Services:
     resume_jobs: bool = True  # False for a second process on the same database (``bookstrack import``)
     runner: JobRunner | None = None
     jobs: JobService | None = None
+    queues: DurableQueues | None = None  # the durable queues (enqueue, dead letters, stats()); built by run
+    scheduler: Maintenance | None = None  # cron scheduler, alerts, cover harvest (status(), alerts, harvest)
+    covers: CoverProxy | None = None  # the image proxy; built on first use (web/images.py cover_proxy)
     _stop: trio.Event = field(default_factory=trio.Event)
     _stopped: trio.Event = field(default_factory=trio.Event)
 
@@ -111,7 +124,7 @@ class Services:
                             self.search = service
                             enricher = BookEnricher(service)
                             runner = JobRunner(self.system, self.clock, self.config.jobs, resume=self.resume_jobs,
-                                               pipelines={
+                                               metrics=self.metrics, pipelines={
                                 "batch_enrichment": EnrichmentPipeline(enricher),
                                 "ai_scan": ScanPipeline(providers.gemini, enricher, self.blobs, self.config.scans),
                                 "csv_import": CsvImportPipeline(enricher, self.blobs, self.offload, providers.gemini),
@@ -121,13 +134,27 @@ class Services:
                                 # be resumed by the next start) before the search service closes.
                                 async with trio.open_nursery() as jobs_nursery:
                                     await jobs_nursery.start(runner.run)
+                                    queues = DurableQueues(self.database, self.clock)
+                                    warming_settings = self.config.queues.author_warming
+                                    queues.register(WARMING_QUEUE, warming_settings,
+                                                    AuthorWarmer(service, self.database, self.clock, warming_settings))
+                                    if self.resume_jobs:  # a second process (``bookstrack import``) only enqueues
+                                        await jobs_nursery.start(queues.run)
+                                    self.queues = queues
+                                    if self.resume_jobs:  # maintenance runs in the serving process only
+                                        self.scheduler = await jobs_nursery.start(functools.partial(
+                                            serve_maintenance, self.config, clock=self.clock, metrics=self.metrics,
+                                            database=self.database, blobs=self.blobs, cache=cache, providers=providers,
+                                            search=service, queue_stats=queue_figures(lambda: self.queues),
+                                            transport=self.upstream_transport,
+                                        ))
                                     self.runner = runner
                                     self.jobs = JobService(self.system, runner, self.config.jobs, self.clock)
                                     task_status.started()
                                     await self._stop.wait()
                                     jobs_nursery.cancel_scope.cancel()
                             finally:
-                                self.jobs = self.runner = None
+                                self.jobs = self.runner = self.queues = self.scheduler = None
                                 self.search = self.cache = self.providers = None
                 nursery.cancel_scope.cancel()
         finally:

@@ -132,6 +132,73 @@ class ScansConfig(_Section):
     enrich_concurrency: AtLeastOne = 10  # detected books of one photo enriched at once
 
 
+class QueueConfig(_Section):
+    """One durable queue (``bookstrack/tasks/queue.py``). Times in seconds."""
+
+    concurrency: AtLeastOne = 5  # messages of this queue processed at once
+    visibility_timeout: Positive = 300.0  # a leased message not acknowledged in this time is delivered again
+    max_retries: NonNegativeInt = 3  # redeliveries after a failure; the next failure makes it a dead letter
+    backoff_base: Positive = 30.0  # delay before the first retry; doubles with each attempt ...
+    backoff_cap: Positive = 3600.0  # ... up to this (each delay is jittered between half and all of it)
+
+
+class AuthorWarmingConfig(QueueConfig):
+    """The author cache-warming queue (reference §10.1) and its consumer's limits."""
+
+    titles_per_author: NonNegativeInt = 10  # title searches per author (the first works Open Library lists)
+    rewarm_after: NonNegative = 6 * 3600.0  # an author warmed this recently is skipped (title cache TTL)
+    max_authors_per_upload: AtLeastOne = 5000  # unique authors one upload may enqueue
+
+
+class QueuesConfig(_Section):
+    """Durable queues, one sub-section per queue."""
+
+    author_warming: AuthorWarmingConfig = msgspec.field(default_factory=AuthorWarmingConfig)
+
+
+class SchedulerConfig(_Section):
+    """The cron scheduler (``bookstrack/tasks/scheduler.py``): five-field cron expressions, UTC."""
+
+    enabled: bool = True  # false: no scheduled runs (POST /api/harvest-covers still works)
+    archival: str = "0 2 * * *"  # move cold cache entries to the blob store, purge expired ones
+    alerts: str = "*/15 * * * *"  # evaluate the [alerts] thresholds
+    cover_harvest: str = "0 3 * * *"  # fetch covers of the most-searched ISBNs ([harvest])
+
+
+Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
+
+
+class AlertsConfig(_Section):
+    """Alert thresholds (``bookstrack/tasks/alerts.py``), checked on each ``[scheduler] alerts`` run."""
+
+    period: Positive = 4 * 3600.0  # seconds: one alert kind is recorded at most once per period
+    error_rate: Fraction = 0.05  # share of HTTP requests answered 5xx since the last check
+    min_requests: NonNegativeInt = 20  # ... counted only when at least this many requests came
+    provider_failure_rate: Fraction = 0.25  # share of one provider's calls that failed since the last check
+    min_provider_calls: NonNegativeInt = 10  # ... counted only when at least this many calls were made
+    queue_depth: NonNegativeInt = 1000  # messages waiting in the durable queues (0: no check)
+    dead_letters: NonNegativeInt = 1  # dead letters in the durable queues (0: no check)
+    recent: AtLeastOne = 50  # alerts kept for the dashboard
+
+
+class HarvestConfig(_Section):
+    """The cover harvest (``bookstrack/tasks/harvest.py``): covers of the most-searched ISBNs into the blob store."""
+
+    max_per_run: NonNegativeInt = 100  # covers fetched per run at most
+    lookback_days: AtLeastOne = 7  # most-searched over the last this many UTC days (today included)
+    budget_share: Fraction = 0.5  # stop when a provider has used this share of its daily budget
+    max_cover_bytes: AtLeastOne = 5 * 1024 * 1024  # larger images are refused
+    timeout: Positive = 15.0  # seconds one cover download may take
+    history: AtLeastOne = 20  # harvest runs kept for the dashboard
+    # Cover hosts (https only) and the provider whose request budget a download from them spends.
+    cover_hosts: dict[str, str] = msgspec.field(default_factory=lambda: {
+        "covers.openlibrary.org": "openlibrary",
+        "books.google.com": "google_books",
+        "books.googleusercontent.com": "google_books",
+        "images.isbndb.com": "isbndb",
+    })
+
+
 class ProviderConfig(_Section):
     """One upstream provider: where it is, how long one attempt may take, and its budget (API.md §5).
 
@@ -194,6 +261,30 @@ class ProvidersConfig(_Section):
     gemini: GeminiConfig = msgspec.field(default_factory=GeminiConfig)
 
 
+DEFAULT_IMAGE_HOSTS = [
+    "books.google.com",
+    "covers.openlibrary.org",
+    "images-na.ssl-images-amazon.com",
+    "images.isbndb.com",
+    "archive.org",  # Open Library's covers redirect to archive.org ...
+    "*.us.archive.org",  # ... and on to one of its storage hosts (ia800100.us.archive.org)
+]
+
+
+class ImagesConfig(_Section):
+    """The cover image proxy ``GET /images/proxy`` (API.md §6, decision 0027). Sizes in bytes, times in seconds."""
+
+    allowed_schemes: list[Literal["https", "http"]] = msgspec.field(default_factory=lambda: ["https"])
+    allowed_hosts: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_IMAGE_HOSTS))  # "*." = subdomains
+    allow_private_addresses: bool = False  # tests and offline demos only: lets the proxy reach 127.0.0.1 etc.
+    max_bytes: AtLeastOne = 5 * 1024 * 1024  # largest image fetched (enforced while streaming)
+    timeout: Positive = 10.0  # one fetch in all: DNS, connects, redirects and body
+    max_redirects: NonNegativeInt = 3  # redirects followed per fetch (each target checked again)
+    max_concurrent_fetches: AtLeastOne = 8  # upstream fetches at once (cache hits are not limited)
+    cache_max_age: NonNegativeInt = 30 * 86400  # Cache-Control max-age of served images
+    user_agent: str = "BooksTrack/3.0 (book-cover-proxy)"
+
+
 class Secrets(msgspec.Struct, kw_only=True):
     """Secrets, read only from the environment. Repr hides values so they never reach a log."""
 
@@ -232,6 +323,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scans: ScansConfig = msgspec.field(default_factory=ScansConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     providers: ProvidersConfig = msgspec.field(default_factory=ProvidersConfig)
+    images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
+    queues: QueuesConfig = msgspec.field(default_factory=QueuesConfig)
+    scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    harvest: HarvestConfig = msgspec.field(default_factory=HarvestConfig)
     secrets: Secrets = msgspec.field(default_factory=Secrets)
 
 

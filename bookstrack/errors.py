@@ -18,9 +18,12 @@ The tree (whose fault it is decides the branch)::
     │   ├── FileTooLarge            FILE_TOO_LARGE 413 (a file inside the body over its limit)
     │   ├── AuthError               AUTH_ERROR 401 (a job's token missing, wrong or expired)
     │   ├── JobExists               JOB_EXISTS 409 (the job id belongs to a running job)
+    │   ├── InvalidImageUrl         INVALID_IMAGE_URL 400 (image proxy: url missing or unparsable)
+    │   ├── ImageRefused            IMAGE_REFUSED 403 (image proxy: scheme, host or address not allowed)
     │   └── RateLimited             RATE_LIMIT_EXCEEDED 429 (middleware family)
     ├── ServerError                 our fault (5xx), or an upstream's we could not hide
     │   ├── InternalError           INTERNAL_ERROR 500
+    │   ├── ImageFetchFailed        IMAGE_FETCH_FAILED 502 (image proxy: the upstream's answer is unusable)
     │   └── ProviderError           PROVIDER_ERROR 503 (details: provider, reason; or providers)
     │       ├── ProviderTimeout     PROVIDER_TIMEOUT 504 (reason "timeout")
     │       └── ProviderUnavailable PROVIDER_ERROR 503 (reason "unconfigured": no API key)
@@ -39,7 +42,10 @@ __all__ = [
     "BookstrackError",
     "ClientError",
     "ConfigError",
+    "ImageFetchFailed",
+    "ImageRefused",
     "InternalError",
+    "InvalidImageUrl",
     "InvalidIsbn",
     "InvalidQuery",
     "InvalidParam",
@@ -175,6 +181,21 @@ class JobExists(ClientError):
     status = 409
 
 
+class InvalidImageUrl(ClientError):
+    """``GET /images/proxy``: ``url`` is missing (``Missing url parameter``) or unparsable (``Invalid URL``)."""
+
+    code = "INVALID_IMAGE_URL"
+    status = 400
+
+
+class ImageRefused(ClientError):
+    """``GET /images/proxy``: the URL (or a redirect's target) has a scheme, host or address the proxy must
+    not fetch (reference §3.14 ``Domain not allowed``; API.md §6)."""
+
+    code = "IMAGE_REFUSED"
+    status = 403
+
+
 class RateLimited(ClientError):
     code = "RATE_LIMIT_EXCEEDED"
     status = 429
@@ -188,6 +209,15 @@ class ServerError(BookstrackError):
 class InternalError(ServerError):
     code = "INTERNAL_ERROR"
     status = 500
+
+
+class ImageFetchFailed(ServerError):
+    """``GET /images/proxy``: the upstream failed or answered something unusable (an error status, no image,
+    too large, too many redirects, too slow). The message starts with what the reference says where it
+    says anything (``Failed to fetch image``)."""
+
+    code = "IMAGE_FETCH_FAILED"
+    status = 502
 
 
 # Why a provider call failed (``details.reason``). "budget" is our own refusal: no request slot within the

@@ -9,7 +9,7 @@ serves it on ``/metrics``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -52,6 +52,22 @@ class Metrics:
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """One sample's current value (``name`` as exposed, e.g. ``x_total``), for tests and dashboards."""
         return self.registry.get_sample_value(name, labels or {})
+
+    def samples(self, family: str) -> Iterator[tuple[str, dict[str, str], float]]:
+        """Every sample of one metric family (``name`` without ``_total``/``_bucket``): name, labels, value."""
+        for metric in self.registry.collect():
+            if metric.name == family:
+                for sample in metric.samples:
+                    yield sample.name, sample.labels, sample.value
+
+    def set_gauges(self, name: str, doc: str, labels: Sequence[str], values: Mapping[tuple[str, ...], float]) -> None:
+        """Set a labelled gauge to exactly ``values`` (label values -> value), dropping label sets no longer
+        present: for figures read from a component at scrape time (queue depth, dead letters)."""
+        gauge = self.gauge(name, doc, labels)
+        for key in set(gauge._metrics) - set(values):  # type: ignore[attr-defined]
+            gauge.remove(*key)
+        for key, value in values.items():
+            gauge.labels(*key).set(value)
 
     def render(self) -> bytes:
         """Prometheus text exposition of every instrument."""

@@ -10,6 +10,8 @@ Layout (``http://127.0.0.1:PORT`` + prefix + the provider's usual path)::
     /isbndb       /book/{isbn}, POST /books, /books/{query}, /search/books, /author/{name}, /authors/{query}
     /wikidata     /w/api.php?action=wbsearchentities|wbgetentities, /wiki/Special:EntityData/{id}.json
     /gemini       POST /v1beta/models/{model}:generateContent (canned scans, CSV rows: upstreams/gemini.py)
+    /covers       /b/{name}.png|.jpg, /redirect?to=…, /text, /lying.png, /huge.png (image proxy tests:
+                  upstreams/covers.py; not a provider, so no base URL, but counted and faultable)
 
 So a provider's ``base_url`` is ``http://127.0.0.1:PORT/google`` (and so on). The control API (not counted):
 
@@ -56,6 +58,7 @@ from bookstrack.devtools.upstreams import (
     Upstream,
     Wikidata,
 )
+from bookstrack.devtools.upstreams.covers import Covers
 
 __all__ = [
     "ENV_NAMES",
@@ -114,8 +117,9 @@ class FakeUpstream:
             self.gemini,
         ]
         self.upstreams: dict[str, Upstream] = {u.name: u for u in upstreams}
-        self._by_prefix = {u.prefix: u for u in upstreams}
-        self.faults = Faults(tuple(self.upstreams), seed=seed)
+        self.covers = Covers()  # cover images for the image proxy (not a provider: no base URL)
+        self._by_prefix = {u.prefix: u for u in (*upstreams, self.covers)}
+        self.faults = Faults((*self.upstreams, self.covers.name), seed=seed)
         self.faults.set(latency_ms=latency_ms, error_rate=error_rate, status=error_status)
         self.requests = RequestLog()
 

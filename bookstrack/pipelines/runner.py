@@ -15,6 +15,7 @@ stays "running" and is resumed by the next start, while a job whose cancel was r
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,8 +37,9 @@ from actors.job import (
 )
 from bookstrack.cache import abandon_flights_when
 from bookstrack.config import JobsConfig
+from bookstrack.metrics import Metrics
 
-__all__ = ["JobRunner", "JobContext", "Pipeline", "PipelineFailed"]
+__all__ = ["JobRunner", "JobContext", "JobSummary", "Pipeline", "PipelineFailed"]
 
 log = logging.getLogger("bookstrack.pipelines")
 
@@ -74,6 +76,7 @@ class JobContext:
     items: trio.CapacityLimiter  # process-wide: hold one while an item does upstream work
     _actor: Any = None
     canceled: bool = False  # a cancel was requested: stop between items
+    outcome: str | None = None  # how the job ended ("complete", "failed", "canceled"), once recorded
     _scope: trio.CancelScope | None = field(default=None, repr=False)
 
     async def item_done(
@@ -111,6 +114,7 @@ class JobContext:
             payload=_encoder.encode(payload), expires_at=expires_at,
             result=None if result is None else _encoder.encode(result), error=error,
         ))
+        self.outcome = outcome
 
 
 class PipelineFailed(Exception):
@@ -119,6 +123,18 @@ class PipelineFailed(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class JobSummary(msgspec.Struct, rename="camel"):
+    """One job as the operations dashboard lists it (times in epoch ms)."""
+
+    job_id: str
+    pipeline: str
+    status: str
+    processed: int
+    total: int
+    start_time: int
+    end_time: int | None = None
 
 
 class _ErrorPayload(msgspec.Struct):
@@ -130,7 +146,7 @@ class _ErrorPayload(msgspec.Struct):
 
 class JobRunner:
     def __init__(self, system: ActorSystem, clock: Clock, config: JobsConfig, pipelines: Mapping[str, Pipeline],
-                 *, resume: bool = True) -> None:
+                 *, resume: bool = True, metrics: Metrics | None = None, recent: int = 50) -> None:
         self.resume_at_start = resume
         self.system = system
         self.clock = clock
@@ -140,6 +156,14 @@ class JobRunner:
         self._live: dict[str, JobContext] = {}
         self._nursery: trio.Nursery | None = None
         self.resumed = 0
+        # Jobs by pipeline and status (API.md §6), and the last ``recent`` ended jobs for the dashboard.
+        metrics = metrics or Metrics()
+        self._started = metrics.counter("bookstrack_jobs_started_total", "Jobs started or resumed.", ["pipeline"])
+        self._finished = metrics.counter(
+            "bookstrack_jobs_finished_total", "Jobs ended, by pipeline and status.", ["pipeline", "status"]
+        )
+        self._running = metrics.gauge("bookstrack_jobs_running", "Jobs running in this process.", ["pipeline"])
+        self._recent: deque[JobSummary] = deque(maxlen=recent)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The jobs nursery: report started, resume the jobs a previous process left running, and keep
@@ -167,6 +191,8 @@ class JobRunner:
         job = JobContext(job_id, state, input, set(done or ()), self.clock, self.config, self.items,
                          self.system.ref(JobActor, job_id))
         self._live[job_id] = job
+        self._started.labels(state.pipeline).inc()
+        self._running.labels(state.pipeline).inc()
         self._nursery.start_soon(self._drive, pipeline, job, name=f"job {job_id}")
 
     async def resume(self, job_id: str) -> bool:
@@ -201,6 +227,19 @@ class JobRunner:
                           job.job_id, pipeline.name)
         finally:
             self._live.pop(job.job_id, None)
+            self._running.labels(job.state.pipeline).dec()
+            if job.outcome is not None:  # not a shutdown: the job ended
+                self._finished.labels(job.state.pipeline, job.outcome).inc()
+                self._recent.appendleft(self._summary(job, job.outcome, int(self.clock.wall() * 1000)))
+
+    @staticmethod
+    def _summary(job: JobContext, status: str, end_time: int | None = None) -> JobSummary:
+        return JobSummary(job.job_id, job.state.pipeline, status, len(job.done), job.state.total_count,
+                          job.state.start_time, end_time)
+
+    def recent_jobs(self) -> list[JobSummary]:
+        """The jobs running here, then the most recently ended ones (newest first)."""
+        return [self._summary(job, "running") for job in self._live.values()] + list(self._recent)
 
     async def _work(self, pipeline: Pipeline, job: JobContext) -> None:
         canceled = job.state.canceled  # a cancel that arrived while no task ran (before a restart)

@@ -65,6 +65,47 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX isbn_search_counts_top ON isbn_search_counts (day, count DESC)",
         ),
     ),
+    Migration(
+        4,
+        "queue: durable messages and dead letters",
+        (
+            # bookstrack/tasks/queue.py: one row per message until it is acknowledged (deleted). Times are
+            # epoch seconds. A live message (dead_at NULL) may be leased once visible_at has passed; a lease
+            # sets leased_until = visible_at = now + visibility timeout, so an unacknowledged message comes
+            # back by itself. attempts counts deliveries since the last (re)queue; deliveries never goes
+            # down and is the lease token (a stale ack or failure changes nothing). dead_at set: a dead
+            # letter, kept with its last error until retried or dropped.
+            "CREATE TABLE queue_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, "
+            "payload BLOB NOT NULL, enqueued_at REAL NOT NULL, visible_at REAL NOT NULL, leased_until REAL, "
+            "attempts INTEGER NOT NULL DEFAULT 0, deliveries INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
+            "dead_at REAL)",
+            "CREATE INDEX queue_messages_ready ON queue_messages (queue, visible_at) WHERE dead_at IS NULL",
+            "CREATE INDEX queue_messages_dead ON queue_messages (queue, dead_at) WHERE dead_at IS NOT NULL",
+            # bookstrack/tasks/warming.py: authors whose works were looked up (a repeat within the
+            # re-warm period is skipped). key is the Unicode-aware author key.
+            "CREATE TABLE warmed_authors (key TEXT PRIMARY KEY, name TEXT NOT NULL, warmed_at REAL NOT NULL, "
+            "depth INTEGER NOT NULL, works INTEGER NOT NULL, titles INTEGER NOT NULL, job_id TEXT)",
+        ),
+    ),
+    Migration(
+        5,
+        "tasks: scheduler runs, alerts, cover harvest runs",
+        (
+            # bookstrack/tasks/scheduler.py: each scheduled task's last run (a run missed while the process
+            # was down is caught up once at start). Times are epoch seconds.
+            "CREATE TABLE scheduled_tasks (name TEXT PRIMARY KEY, first_seen_at REAL, last_started_at REAL, "
+            "last_finished_at REAL, "
+            "last_outcome TEXT, last_error TEXT, runs INTEGER NOT NULL DEFAULT 0, "
+            "failures INTEGER NOT NULL DEFAULT 0)",
+            # bookstrack/tasks/alerts.py: every alert raised (at most one per kind per period).
+            "CREATE TABLE alerts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL, "
+            "value REAL NOT NULL, threshold REAL NOT NULL, message TEXT NOT NULL, raised_at REAL NOT NULL)",
+            "CREATE INDEX alerts_kind_raised_at ON alerts (kind, raised_at)",
+            # bookstrack/tasks/harvest.py: one row per cover harvest, its statistics as JSON.
+            "CREATE TABLE harvest_runs (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, "
+            "finished_at REAL NOT NULL, stats BLOB NOT NULL)",
+        ),
+    ),
 )
 
 

@@ -65,6 +65,13 @@ async def plain_progress() -> quart.Response:
     return _text(426, "Expected Upgrade: websocket")
 
 
+def _subscribers(transport: str) -> Any:
+    """The open-streams gauge child of ``transport`` ("websocket" or "sse"), API.md §6."""
+    return services().metrics.gauge(
+        "bookstrack_progress_subscribers", "Open job-progress streams (subscribers) by transport.", ["transport"]
+    ).labels(transport)
+
+
 class ProtocolError(Exception):
     """A client frame the protocol does not allow; its message is the close reason."""
 
@@ -201,7 +208,17 @@ def _int_arg(value: str | None) -> int | None:
         return None
 
 
-@routes.websocket("/ws/progress", plain=plain_progress,
+class ProgressQuery(msgspec.Struct):
+    """``/ws/progress``'s query, as documented (the handler reads it itself; the token may come in
+    ``Sec-WebSocket-Protocol: bookstrack-auth.<token>`` instead)."""
+
+    jobId: str  # noqa: N815 - wire names
+    token: str | None = None
+    reconnect: bool = False
+    lastSeq: int | None = None  # noqa: N815
+
+
+@routes.websocket("/ws/progress", plain=plain_progress, query=ProgressQuery,
                   responses={101: "Switching Protocols", 400: "MISSING_PARAM", 401: "Unauthorized / Token expired",
                              426: "Not a WebSocket upgrade"})
 async def progress_socket() -> quart.Response | None:
@@ -220,9 +237,14 @@ async def progress_socket() -> quart.Response | None:
         return _text(401, "Unauthorized")
     await ws.accept(subprotocol=subprotocol)
     connection = _Connection(ws, jobs, job_id, state.pipeline, state.seq)
-    await connection.run(
-        jobs.config.ready_grace, ws.args.get("reconnect") == "true", _int_arg(ws.args.get("lastSeq"))
-    )
+    gauge = _subscribers("websocket")
+    gauge.inc()
+    try:
+        await connection.run(
+            jobs.config.ready_grace, ws.args.get("reconnect") == "true", _int_arg(ws.args.get("lastSeq"))
+        )
+    finally:
+        gauge.dec()
     return None
 
 
@@ -261,7 +283,10 @@ async def job_events(jobId: str) -> quart.Response:  # noqa: N803 - the path's n
         raise NotFound("Job not found", details={"jobId": jobId})
     keepalive = jobs.config.sse_keepalive
 
+    gauge = _subscribers("sse")
+
     async def stream() -> AsyncIterator[bytes]:
+        gauge.inc()
         try:
             yield b"retry: 2000\n\n"
             for event in catchup.events:
@@ -280,6 +305,7 @@ async def job_events(jobId: str) -> quart.Response:  # noqa: N803 - the path's n
         except trio.EndOfChannel:
             return  # fell behind or deleted: the client reconnects with Last-Event-ID
         finally:
+            gauge.dec()
             subscriber.receive.close()
 
     response = quart.Response(stream(), content_type="text/event-stream")
