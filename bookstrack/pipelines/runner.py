@@ -81,13 +81,14 @@ class JobContext:
 
     async def item_done(
         self, index: int, result: Any, *, success: bool, status: str, current_item: str | None = None
-    ) -> int:
-        """Commit item ``index``'s result and announce the progress; answers the processed count."""
-        done: int = await self._actor.ask(ItemDone(
+    ) -> None:
+        """Hand item ``index``'s result to the job's actor, which commits it and then announces the progress.
+        Not waiting for the commit lets the next item start meanwhile (the mailbox still pushes back when
+        full); the runner checks after the run that every result landed (``JobRunner._work``)."""
+        await self._actor.tell(ItemDone(
             index=index, result=_encoder.encode(result), success=success, status=status, current_item=current_item,
         ))
         self.done.add(index)
-        return done
 
     async def progress(self, progress: float, status: str, *, processed: int | None = None,
                        current_item: str | None = None, total: int | None = None) -> None:
@@ -217,6 +218,17 @@ class JobRunner:
             job._scope.cancel()
         return True
 
+    async def _lost_items(self, job: JobContext) -> bool:
+        """Whether results sent without waiting failed to land (a failed commit restarts the actor from
+        storage); if so ``job.done`` becomes what storage holds, so a second run redoes the rest."""
+        stored = await job._actor.ask(ResumeJob())
+        if stored is None or set(stored.done) == job.done:
+            return False
+        log.warning("job %s: %d item results did not land; redoing them", job.job_id,
+                    len(job.done - set(stored.done)))
+        job.done = set(stored.done)
+        return True
+
     async def _drive(self, pipeline: Pipeline, job: JobContext) -> None:
         try:
             await self._work(pipeline, job)
@@ -252,6 +264,8 @@ class JobRunner:
                     # Shared cache lookups this job started are dropped with it once it is canceled.
                     with abandon_flights_when(lambda: job.canceled):
                         await pipeline.run(job)
+                        if not job.canceled and await self._lost_items(job):
+                            await pipeline.run(job)  # redo the items whose results did not land
                 except Exception as exc:
                     if isinstance(exc, PipelineFailed):  # an expected end, told to the client: no traceback
                         log.warning("job %s (%s) failed: %s", job.job_id, pipeline.name, exc)

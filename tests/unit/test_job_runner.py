@@ -10,6 +10,7 @@ from actors import MemoryStorage
 from actors.job import (
     CLOSE_FAILED,
     CancelJob,
+    GetResults,
     GetState,
     ItemDone,
     JobActor,
@@ -146,3 +147,35 @@ async def test_a_cancel_recorded_before_a_restart_finishes_the_job_canceled_at_s
         nursery.cancel_scope.cancel()
     assert steps.ran == []
     assert steps.finished == [True]
+
+
+class FlakyStorage(MemoryStorage):
+    """Fails the first commit that writes item 2's result (a full disk for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def commit(self, commit):  # type: ignore[no-untyped-def]
+        if not self.failed and "item:00000002" in commit.writes:
+            self.failed = True
+            raise OSError("disk full")
+        await super().commit(commit)
+
+
+async def test_a_result_that_did_not_land_is_redone_before_the_job_ends(autojump_clock, caplog):
+    storage = FlakyStorage()
+    steps = Steps()
+    async with memory_system(JobActor, storage=storage) as system, trio.open_nursery() as nursery:
+        runner, _ = _service(system, steps)
+        await nursery.start(runner.run)
+        ref = system.ref(JobActor, "flaky")
+        state = await ref.ask(StartJob(pipeline="steps", total=4, input=b"{}", token="t", token_ttl=60))
+        runner.launch("flaky", state, b"{}")
+        await _wait_status(system, "flaky", JobStatus.COMPLETE)
+        results = await ref.ask(GetResults())
+        nursery.cancel_scope.cancel()
+    assert storage.failed
+    assert steps.ran.count(2) == 2  # item 2 was done again
+    assert [json.loads(item)["i"] for item in results.items] == [0, 1, 2, 3]
+    assert "did not land" in caplog.text
