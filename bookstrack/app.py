@@ -118,49 +118,52 @@ class Services:
                         self.config.cache, executor=self.database, blobs=self.blobs, clock=self.clock,
                         metrics=self.metrics,
                     )
-                    async with cache.running():
-                        self.providers, self.cache = providers, cache
-                        async with SearchService.running(self.config, providers, cache, self.clock) as service:
-                            self.search = service
-                            enricher = BookEnricher(service)
-                            runner = JobRunner(self.system, self.clock, self.config.jobs, resume=self.resume_jobs,
-                                               metrics=self.metrics, pipelines={
-                                "batch_enrichment": EnrichmentPipeline(enricher),
-                                "ai_scan": ScanPipeline(providers.gemini, enricher, self.blobs, self.config.scans),
-                                "csv_import": CsvImportPipeline(enricher, self.blobs, self.offload, providers.gemini),
-                            })
-                            try:
-                                # The jobs nursery: running jobs are cancelled (and stay "running", to
-                                # be resumed by the next start) before the search service closes.
-                                async with trio.open_nursery() as jobs_nursery:
-                                    await jobs_nursery.start(runner.run)
-                                    queues = DurableQueues(self.database, self.clock)
-                                    warming_settings = self.config.queues.author_warming
-                                    queues.register(WARMING_QUEUE, warming_settings,
-                                                    AuthorWarmer(service, self.database, self.clock, warming_settings))
-                                    if self.resume_jobs:  # a second process (``bookstrack import``) only enqueues
-                                        await jobs_nursery.start(queues.run)
-                                    self.queues = queues
-                                    if self.resume_jobs:  # maintenance runs in the serving process only
-                                        self.scheduler = await jobs_nursery.start(functools.partial(
-                                            serve_maintenance, self.config, clock=self.clock, metrics=self.metrics,
-                                            database=self.database, blobs=self.blobs, cache=cache, providers=providers,
-                                            search=service, queue_stats=queue_figures(lambda: self.queues),
-                                            transport=self.upstream_transport,
-                                        ))
-                                    self.runner = runner
-                                    self.jobs = JobService(self.system, runner, self.config.jobs, self.clock)
-                                    task_status.started()
-                                    await self._stop.wait()
-                                    jobs_nursery.cancel_scope.cancel()
-                            finally:
-                                self.jobs = self.runner = self.queues = self.scheduler = None
-                                self.search = self.cache = self.providers = None
+                    async with cache.running(), SearchService.running(
+                        self.config, providers, cache, self.clock
+                    ) as service:
+                        try:
+                            await self._run_work(providers, cache, service, task_status)
+                        finally:
+                            self.jobs = self.runner = self.queues = self.scheduler = None
+                            self.search = self.cache = self.providers = None
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self.database.close()
             self._stopped.set()
+
+    async def _run_work(
+        self, providers: Providers, cache: TieredCache, service: SearchService, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """The work nursery: the job runner, the durable queues and (in the serving process) the maintenance
+        scheduler. Leaving it cancels running jobs, which stay "running" to be resumed by the next start,
+        before the search service, cache and providers close."""
+        self.providers, self.cache, self.search = providers, cache, service
+        enricher = BookEnricher(service)
+        runner = JobRunner(self.system, self.clock, self.config.jobs, resume=self.resume_jobs, metrics=self.metrics,
+                           pipelines={
+                               "batch_enrichment": EnrichmentPipeline(enricher),
+                               "ai_scan": ScanPipeline(providers.gemini, enricher, self.blobs, self.config.scans),
+                               "csv_import": CsvImportPipeline(enricher, self.blobs, self.offload, providers.gemini),
+                           })
+        queues = DurableQueues(self.database, self.clock)
+        warming = self.config.queues.author_warming
+        queues.register(WARMING_QUEUE, warming, AuthorWarmer(service, self.database, self.clock, warming))
+        async with trio.open_nursery() as work:
+            await work.start(runner.run)
+            self.queues = queues
+            if self.resume_jobs:  # a second process on the database (``bookstrack import``) only enqueues
+                await work.start(queues.run)
+                self.scheduler = await work.start(functools.partial(
+                    serve_maintenance, self.config, clock=self.clock, metrics=self.metrics, database=self.database,
+                    blobs=self.blobs, cache=cache, providers=providers, search=service,
+                    queue_stats=queue_figures(lambda: self.queues), transport=self.upstream_transport,
+                ))
+            self.runner = runner
+            self.jobs = JobService(self.system, runner, self.config.jobs, self.clock)
+            task_status.started()
+            await self._stop.wait()
+            work.cancel_scope.cancel()
 
     async def stop(self) -> None:
         self._stop.set()
