@@ -296,6 +296,7 @@ class ResumeInfo(msgspec.Struct):
 class JobActor(Actor):
     kind = "job"
     mailbox_size = 256
+    batched = frozenset({ItemDone})  # items queued together are committed together
 
     async def on_start(self) -> None:
         # The small keys share a prefix, so activation is one read (not one per key).

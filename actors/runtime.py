@@ -36,6 +36,8 @@ R = TypeVar("R")
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
+MAX_BATCH = 64  # messages of a batched type that share one commit at most
+
 
 class UnknownMessageError(TypeError):
     """An actor received a message type it has no handler for."""
@@ -61,6 +63,9 @@ class Actor:
 
     kind: ClassVar[str] = ""
     mailbox_size: ClassVar[int] = 64
+    # Message types that may share one turn's commit with the messages of these types queued right behind
+    # them (each handler still runs alone, in order; one that fails leaves the others' writes intact).
+    batched: ClassVar[frozenset[type]] = frozenset()
     _handlers: ClassVar[dict[type, Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -162,12 +167,15 @@ class _Reply:
 
 
 class _Activation:
-    __slots__ = ("cls", "id", "send", "receive", "started")
+    __slots__ = ("cls", "id", "send", "receive", "started", "next")
 
     def __init__(self, cls: type[Actor], id: str) -> None:
         self.cls = cls
         self.id = id
         self.started = False  # on_start succeeded since the last crash
+        # A message taken from the mailbox while collecting a batch that was not part of it: handled
+        # next, also by a restarted actor if the batch's commit failed.
+        self.next: tuple[Any, _Reply | None] | None = None
         self.send, self.receive = trio.open_memory_channel[tuple[Any, _Reply | None]](cls.mailbox_size)
 
 
@@ -322,6 +330,8 @@ class ActorSystem:
                 del self._live[key]
             # Anyone still waiting on an answer from this activation gets an error, not a hang. Drain
             # before closing: closing the receiving end discards whatever is still buffered.
+            if act.next is not None and act.next[1] is not None:
+                act.next[1].fail(ActorSystemClosedError(f"actor {key[0]}:{key[1]} stopped"))
             while True:
                 try:
                     _, reply = act.receive.receive_nowait()
@@ -338,6 +348,10 @@ class ActorSystem:
         act.started = True
         receive = act.receive
         while True:
+            if act.next is not None:
+                item, act.next = act.next, None
+                await self._turn(actor, storage, *item)
+                continue
             try:
                 item = receive.receive_nowait()
             except trio.WouldBlock:
@@ -353,7 +367,60 @@ class ActorSystem:
                     receive.close()
                     return
             msg, reply = item
-            await self._turn(actor, storage, msg, reply)
+            if type(msg) not in actor.batched:
+                await self._turn(actor, storage, msg, reply)
+                continue
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    queued = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if type(queued[0]) in actor.batched:
+                    batch.append(queued)
+                else:
+                    act.next = queued  # handled next, in its own turn: the order stays the mailbox's
+                    break
+            await self._batch_turn(actor, storage, batch)
+
+    async def _batch_turn(self, actor: Actor, storage: ActorStorage, batch: list[tuple[Any, _Reply | None]]) -> None:
+        """Several queued messages of ``batched`` types, one handler after the other, then one commit."""
+        answers: list[tuple[_Reply | None, Any]] = []
+        try:
+            for msg, reply in batch:
+                mark, callbacks = storage._mark(), len(actor._after_commit)
+                try:
+                    answers.append((reply, await actor._handlers[type(msg)](actor, msg)))
+                except Exception as exc:
+                    storage._rewind(mark)  # this message's writes only
+                    del actor._after_commit[callbacks:]
+                    if reply is not None:
+                        reply.fail(exc)
+                    else:
+                        log.warning("actor %s:%s failed on %s: %r", actor.kind, actor.id, type(msg).__name__, exc)
+            commit = storage._take()
+            if commit is not None:
+                try:
+                    await self.storage.commit(commit)
+                except Exception as exc:
+                    actor._after_commit.clear()
+                    for reply, _ in answers:
+                        if reply is not None:
+                            reply.fail(exc)
+                    raise
+                if commit.alarm_set:
+                    self._alarms.schedule(actor.kind, actor.id, commit.alarm)
+            if actor._after_commit:
+                callbacks_to_run, actor._after_commit = actor._after_commit, []
+                for callback in callbacks_to_run:
+                    callback()
+            for reply, result in answers:
+                if reply is not None:
+                    reply.ok(result)
+        finally:
+            for _, reply in batch:
+                if reply is not None and not reply.answered:
+                    reply.fail(ActorSystemClosedError(f"actor {actor.kind}:{actor.id} stopped before answering"))
 
     async def _turn(self, actor: Actor, storage: ActorStorage, msg: Any, reply: _Reply | None) -> None:
         try:

@@ -248,6 +248,13 @@ class ActorStorage:
         """Set (or with None, delete) this actor's one alarm, in epoch seconds."""
         self._alarm = at
 
+    def _mark(self) -> tuple[dict[str, bytes | None], Any, bool]:
+        """The turn's changes so far, to ``_rewind`` to if the next message of a batched turn fails."""
+        return dict(self._writes), self._alarm, self._delete_all
+
+    def _rewind(self, mark: tuple[dict[str, bytes | None], Any, bool]) -> None:
+        self._writes, self._alarm, self._delete_all = dict(mark[0]), mark[1], mark[2]
+
     @property
     def dirty(self) -> bool:
         return bool(self._writes) or self._alarm is not _UNSET or self._delete_all

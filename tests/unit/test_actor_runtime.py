@@ -16,6 +16,7 @@ import trio
 from trio.testing import wait_all_tasks_blocked
 
 from actors import Actor, ActorSystem, ActorSystemClosedError, MemoryStorage, UnknownMessageError, handler
+from actors.runtime import _Reply
 from actors.storage import Commit
 from actors.testing import memory_system, sqlite_system
 
@@ -489,3 +490,83 @@ async def test_an_actor_that_cannot_start_fails_its_askers_instead_of_looping(au
             assert await ref.ask(Increment()) == 1
     finally:
         Fragile.crashes_left = 0
+
+
+# -- batched turns ------------------------------------------------------------------------------------------
+
+
+class Add(msgspec.Struct, frozen=True):
+    key: str
+    value: int
+
+
+class Keys(msgspec.Struct, frozen=True):
+    pass
+
+
+class Batcher(Actor):
+    batched = frozenset({Add})
+
+    @handler
+    async def add(self, msg: Add) -> int:
+        if msg.value < 0:
+            self.storage.put(f"bad:{msg.key}", msg.value)  # written, then rewound with the failure
+            raise ValueError(f"negative {msg.key}")
+        self.storage.put(msg.key, msg.value)
+        return msg.value * 10
+
+    @handler
+    async def keys(self, msg: Keys) -> dict[str, int]:
+        return await self.storage.list("", type=int)
+
+
+class FailingOnce(MemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = False
+
+    async def commit(self, commit):  # type: ignore[no-untyped-def]
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        await super().commit(commit)
+
+
+async def _queue_then_ask(ref, messages) -> list:
+    """Put ``messages`` in the mailbox in order, with no checkpoint between them (so the actor takes them
+    together), then collect every answer (or exception)."""
+    replies = [_Reply() for _ in messages]
+    for msg, reply in zip(messages, replies, strict=True):
+        await ref.system._send(ref.cls, ref.id, msg, reply)  # send_nowait inside: no checkpoint
+    out: list = []
+    for reply in replies:
+        try:
+            out.append(await reply.wait())
+        except Exception as exc:  # noqa: BLE001 - the answer under test
+            out.append(exc)
+    return out
+
+
+async def test_queued_batched_messages_share_one_commit_and_keep_their_answers(autojump_clock):
+    storage = MemoryStorage()
+    async with memory_system(Batcher, storage=storage) as system:
+        ref = system.ref(Batcher, "b")
+        await ref.ask(Keys())  # activate
+        before = storage.commits
+        answers = await _queue_then_ask(ref, [Add("a", 1), Add("b", 2), Add("c", -1), Add("d", 4), Keys()])
+        assert answers[:2] == [10, 20]
+        assert isinstance(answers[2], ValueError)  # its own failure, nobody else's
+        assert answers[3] == 40
+        assert answers[4] == {"a": 1, "b": 2, "d": 4}  # after the batch, in mailbox order; "bad:c" rewound
+        assert storage.commits == before + 1  # four adds, one commit (Keys writes nothing)
+
+
+async def test_a_failed_batch_commit_fails_its_askers_and_the_next_message_still_runs(autojump_clock):
+    storage = FailingOnce()
+    async with memory_system(Batcher, storage=storage) as system:
+        ref = system.ref(Batcher, "b")
+        await ref.ask(Keys())
+        storage.fail_next = True
+        answers = await _queue_then_ask(ref, [Add("a", 1), Add("b", 2), Keys()])
+        assert all(isinstance(a, OSError) for a in answers[:2])
+        assert answers[2] == {}  # the restarted actor answered the message that waited behind the batch
