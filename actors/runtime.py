@@ -4,9 +4,13 @@ Owns the lifecycle of live actors. An actor is addressed by (kind, id); the firs
 it (its state is loaded from storage by ``on_start``), each live actor has one bounded mailbox and one
 task, and a turn (one message) runs to completion before the next starts, so a handler may await and
 still read-modify-write its state freely. Writes of a turn are committed before the turn's answer is
-released. Idle actors are passivated; a failing handler fails only its message; a crash of the loop
-itself restarts the actor from storage (with growing backoff; after ``max_restarts`` failed starts in a
-row the waiting askers get an error and the next message tries afresh). A failing alarm handler is
+released. Messages of an actor's ``batched`` types that are queued together share one commit: their
+handlers run one after the other, a failing one's writes are rewound alone, then the writes of the others
+are committed at once and every asker gets its own answer.
+
+Idle actors are passivated; a failing handler fails only its message; a crash of the loop itself restarts
+the actor from storage (with growing backoff; after ``max_restarts`` failed starts in a row the waiting
+askers get an error and the next message tries afresh). A failing alarm handler is
 retried with backoff and dropped after ``max_alarm_attempts``, as Durable Objects do.
 
 This package knows nothing of books, HTTP or the application (``bookstrack`` builds on it, never the
