@@ -402,25 +402,7 @@ class ActorSystem:
                         reply.fail(exc)
                     else:
                         log.warning("actor %s:%s failed on %s: %r", actor.kind, actor.id, type(msg).__name__, exc)
-            commit = storage._take()
-            if commit is not None:
-                try:
-                    await self.storage.commit(commit)
-                except Exception as exc:
-                    actor._after_commit.clear()
-                    for reply, _ in answers:
-                        if reply is not None:
-                            reply.fail(exc)
-                    raise
-                if commit.alarm_set:
-                    self._alarms.schedule(actor.kind, actor.id, commit.alarm)
-            if actor._after_commit:
-                callbacks_to_run, actor._after_commit = actor._after_commit, []
-                for callback in callbacks_to_run:
-                    callback()
-            for reply, result in answers:
-                if reply is not None:
-                    reply.ok(result)
+            await self._commit_turn(actor, storage, answers)
         finally:
             for _, reply in batch:
                 if reply is not None and not reply.answered:
@@ -455,6 +437,10 @@ class ActorSystem:
             else:
                 log.warning("actor %s:%s failed on %s: %r", actor.kind, actor.id, type(msg).__name__, exc)
             return
+        await self._commit_turn(actor, storage, [(reply, result)])
+
+    async def _commit_turn(self, actor: Actor, storage: ActorStorage, answers: list[tuple[_Reply | None, Any]]) -> None:
+        """The output gate: commit the turn's writes, then run its ``after_commit`` callbacks, then answer."""
         commit = storage._take()
         if commit is not None:
             try:
@@ -462,8 +448,9 @@ class ActorSystem:
             except Exception as exc:
                 # Memory is now ahead of disk: answer the error and restart from storage.
                 actor._after_commit.clear()
-                if reply is not None:
-                    reply.fail(exc)
+                for reply, _ in answers:
+                    if reply is not None:
+                        reply.fail(exc)
                 raise
             if commit.alarm_set:
                 self._alarms.schedule(actor.kind, actor.id, commit.alarm)
@@ -471,8 +458,9 @@ class ActorSystem:
             callbacks, actor._after_commit = actor._after_commit, []
             for callback in callbacks:
                 callback()
-        if reply is not None:
-            reply.ok(result)
+        for reply, result in answers:
+            if reply is not None:
+                reply.ok(result)
 
     async def _handle_alarm(self, actor: Actor, storage: ActorStorage, alarm: Alarm) -> None:
         if self._alarms.at(actor.kind, actor.id) != alarm.at:

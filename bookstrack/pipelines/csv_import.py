@@ -16,8 +16,6 @@ It must not parse HTTP or touch providers other than through the search service 
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import uuid
 from typing import Any
@@ -29,6 +27,7 @@ from actors.job import JobResults
 from bookstrack.books.dto import AuthorDTO, EditionDTO, WorkDTO
 from bookstrack.errors import ProviderError
 from bookstrack.imports import parse_export
+from bookstrack.imports.chunks import csv_chunks
 from bookstrack.imports.decode import decode
 from bookstrack.imports.errors import EmptyExport, ExportError, UnknownLayout
 from bookstrack.imports.model import ImportRow
@@ -179,20 +178,6 @@ def parse_rows(data: bytes, format: str) -> ParsedRows:
     return ParsedRows(parsed.format, parsed.encoding, rows)
 
 
-def _chunks(text: str, size: int) -> tuple[list[str], int]:
-    """The CSV text as chunks of ``size`` data rows, each with the header line; and the row count."""
-    records = list(csv.reader(io.StringIO(text)))
-    header, body = (records[0], records[1:]) if records else ([], [])
-    out = []
-    for start in range(0, len(body), size):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows(body[start:start + size])
-        out.append(buffer.getvalue())
-    return out, len(body)
-
-
 class CsvImportPipeline:
     name = PIPELINE
     error_code = ERROR_CODE
@@ -232,7 +217,7 @@ class CsvImportPipeline:
                                  " read it. Export from Goodreads, StoryGraph, LibraryThing or Calibre, or name"
                                  " the columns Title, Author and ISBN.")
         text, encoding = await self.offload.run(decode, data)
-        chunks, _ = await self.offload.run(_chunks, text, CSV_ROWS_PER_CALL)
+        chunks = await self.offload.run(csv_chunks, text, CSV_ROWS_PER_CALL)
         rows: list[Row] = []
         for number, chunk in enumerate(chunks):
             await job.progress(0.05 * (number + 1) / max(1, len(chunks)),

@@ -14,8 +14,6 @@ raised and the queue retries or dead-letters the message.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -29,6 +27,7 @@ from bookstrack.books.keys import author_key, title_key
 from bookstrack.config import AuthorWarmingConfig
 from bookstrack.errors import InvalidRequest, ProviderError
 from bookstrack.imports import EmptyExport, ExportError, UnknownLayout, parse_export
+from bookstrack.imports.chunks import csv_chunks
 from bookstrack.imports.decode import decode
 from bookstrack.offload import CpuOffload
 from bookstrack.providers.gemini import CSV_ROWS_PER_CALL
@@ -87,16 +86,7 @@ def _deterministic_authors(data: bytes) -> list[str]:
 def _chunks(data: bytes) -> list[str]:
     """The upload as CSV chunks of ``CSV_ROWS_PER_CALL`` data rows, each with the header line."""
     text, _encoding = decode(data)
-    records = list(csv.reader(io.StringIO(text)))
-    header, body = (records[0], records[1:]) if records else ([], [])
-    out = []
-    for start in range(0, len(body), CSV_ROWS_PER_CALL):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows(body[start:start + CSV_ROWS_PER_CALL])
-        out.append(buffer.getvalue())
-    return out
+    return csv_chunks(text, CSV_ROWS_PER_CALL)
 
 
 async def authors_of_upload(data: bytes, offload: CpuOffload, gemini: Any) -> list[str]:
