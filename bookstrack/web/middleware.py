@@ -62,6 +62,29 @@ class FrontDoor:
         # (route, method, status) -> the two labelled children: labels() costs microseconds per call.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
+    async def _websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A WebSocket session gets one access-log line when it ends: 101 and its whole duration if it was
+        accepted, else the status of the HTTP answer that refused it (no metrics: they count requests)."""
+        started = time.perf_counter()
+        status = 403  # what Hypercorn answers for a handler that closes before accepting
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "websocket.http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            client = scope.get("client")
+            self.access_log.record(
+                "GET", scope["path"], scope.get(ROUTE_SCOPE_KEY, scope["path"]), status,
+                time.perf_counter() - started, "-", client[0] if client else None,
+            )
+
     def _observe(self, route: str, method: str, status: int, elapsed: float) -> None:
         key = (route, method, status)
         children = self._children.get(key)
@@ -75,6 +98,9 @@ class FrontDoor:
         children[1].observe(elapsed)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

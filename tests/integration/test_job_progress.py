@@ -3,6 +3,8 @@ connections, cancel, restart, tokens — against the fake upstream on 127.0.0.1 
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import msgspec
 import pytest
@@ -185,7 +187,8 @@ async def test_a_bad_frame_closes_1002_and_the_token_still_works(start_server, m
         stack.fake.faults.release()
 
 
-async def test_handshake_checks(start_server, mock_clock):
+async def test_handshake_checks(start_server, mock_clock, caplog):
+    caplog.set_level(logging.INFO, logger="bookstrack.access")
     async with search_stack(start_server, mock_clock) as stack, stack.server.client() as client:
         no_id = await client.get("/ws/progress")
         assert no_id.status_code == 400
@@ -213,6 +216,10 @@ async def test_handshake_checks(start_server, mock_clock):
             await ws.send_message(READY)
             stream = await receive(ws, Stream())
         assert stream.types()[-1] == "job_complete"
+        await trio.sleep(0.5)  # the access log is flushed in batches
+    sessions = [(r.status, r.path) for r in caplog.records if getattr(r, "path", None) == "/ws/progress"]
+    assert (101, "/ws/progress") in sessions  # one line per WebSocket session, with its outcome
+    assert (401, "/ws/progress") in sessions
 
 
 @pytest.mark.deadline(30)
