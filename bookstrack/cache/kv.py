@@ -221,7 +221,7 @@ class KVStore:
         effective = quality_ttl(ttl, quality)
         now = self._clock.wall()
         entry = KVEntry(key, bytes(data), now, now + effective, negative, quality, 0)
-        await self._write_entry(entry, last_read_at=now)
+        await self._write_rows([entry], last_read_at=now)
         return entry
 
     async def write(self, entry: KVEntry, *, last_read_at: float | None = None) -> None:
@@ -230,7 +230,7 @@ class KVStore:
         an archived entry. Supersedes an archived copy of the key."""
         if not entry.expires_at > entry.stored_at:
             raise ValueError(f"cache entry {entry.key!r} expires before it was stored")
-        await self._write_entry(entry, last_read_at=self._clock.wall() if last_read_at is None else last_read_at)
+        await self._write_rows([entry], last_read_at=self._clock.wall() if last_read_at is None else last_read_at)
 
     async def write_many(self, entries: Sequence[KVEntry]) -> None:
         """``write`` for many entries in one executor job (a batch's answers): one savepoint for all of
@@ -238,26 +238,8 @@ class KVStore:
         for entry in entries:
             if not entry.expires_at > entry.stored_at:
                 raise ValueError(f"cache entry {entry.key!r} expires before it was stored")
-        if not entries:
-            return
-        now = self._clock.wall()
-        rows = [
-            (e.key, encode_wrapped(e), e.stored_at, e.expires_at, now, e.hits, e.quality, int(e.negative))
-            for e in entries
-        ]
-        reads = self._take_reads()
-
-        def write(conn: sqlite3.Connection) -> list[str]:
-            _apply_reads(conn, reads)
-            conn.executemany(_UPSERT, rows)
-            return [blob for e in entries for (blob,) in conn.execute(_DROP_COLD, (e.key,))]
-
-        try:
-            blobs = await self._executor.write(write)
-        except BaseException:
-            self._merge_reads(reads)
-            raise
-        await self._superseded(blobs)
+        if entries:
+            await self._write_rows(entries, last_read_at=self._clock.wall())
 
     async def delete(self, key: str) -> bool:
         """Remove ``key`` (and any archived copy); True if a live or expired row was there."""
@@ -271,24 +253,19 @@ class KVStore:
         await self._superseded(blobs)
         return removed or bool(blobs)
 
-    async def _write_entry(self, entry: KVEntry, *, last_read_at: float) -> None:
-        value = encode_wrapped(entry)
-        params = (
-            entry.key,
-            value,
-            entry.stored_at,
-            entry.expires_at,
-            last_read_at,
-            entry.hits,
-            entry.quality,
-            int(entry.negative),
-        )
+    async def _write_rows(self, entries: Sequence[KVEntry], *, last_read_at: float) -> None:
+        """Upsert ``entries`` (and the buffered read statistics) in one executor job; drop their archived
+        copies."""
+        rows = [
+            (e.key, encode_wrapped(e), e.stored_at, e.expires_at, last_read_at, e.hits, e.quality, int(e.negative))
+            for e in entries
+        ]
         reads = self._take_reads()
 
         def write(conn: sqlite3.Connection) -> list[str]:
             _apply_reads(conn, reads)
-            conn.execute(_UPSERT, params)
-            return [row[0] for row in conn.execute(_DROP_COLD, (entry.key,))]
+            conn.executemany(_UPSERT, rows)
+            return [blob for e in entries for (blob,) in conn.execute(_DROP_COLD, (e.key,))]
 
         try:
             blobs = await self._executor.write(write)
