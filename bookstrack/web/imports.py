@@ -13,12 +13,12 @@ import time
 import msgspec
 import quart
 
-from bookstrack.errors import BookstrackError, FileTooLarge, InvalidRequest, MissingParameter, NotFound, PayloadTooLarge
+from bookstrack.errors import BookstrackError, FileTooLarge, InvalidRequest, MissingParameter, PayloadTooLarge
 from bookstrack.imports import FORMATS
 from bookstrack.pipelines.csv_import import PIPELINE, start_import
-from bookstrack.pipelines.jobs import JOB_ID
 from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope
+from bookstrack.web.jobs import stored_results
 from bookstrack.web.routing import RouteTable
 
 __all__ = ["routes", "CSV_LIMIT"]
@@ -67,14 +67,11 @@ async def import_csv() -> quart.Response:
 
 
 @routes.get("/v1/csv/results/<jobId>", family=Family.ENVELOPE,
-            responses={200: "The import's results", 404: "NOT_FOUND"})
+            responses={200: "The import's results", 401: "AUTH_ERROR (results_require_token)",
+                       404: "NOT_FOUND"})
 async def csv_results(jobId: str) -> quart.Response:  # noqa: N803 - the path's name
     """A finished import's results: every titled row in file order, the unreadable rows, the success rate."""
     started = time.perf_counter()
-    details = {"jobId": jobId, "resultsKey": f"csv-results:{jobId}", "ttl": "24 hours"}
-    results = await job_service().results(jobId) if JOB_ID.fullmatch(jobId) else None
-    if (results is None or results.state.pipeline != PIPELINE or not results.state.status.ended
-            or results.result is None):
-        raise NotFound(RESULTS_GONE, details=details)
-    return envelope(msgspec.Raw(results.result), clock=services().clock,
+    results = await stored_results(jobId, resource="csv-results", gone=RESULTS_GONE, pipeline=PIPELINE)
+    return envelope(msgspec.Raw(results.result or b"{}"), clock=services().clock,
                     processing_ms=int((time.perf_counter() - started) * 1000), provider="kv_cache", cached=True)

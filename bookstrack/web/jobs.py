@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import quart
 
+from actors.job import JobResults
 from bookstrack.errors import (
     AuthError,
     BatchTooLarge,
@@ -32,7 +33,7 @@ from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope, raw
 from bookstrack.web.routing import RouteTable
 
-__all__ = ["routes", "MAX_BOOKS", "validate_batch", "bearer_token"]
+__all__ = ["routes", "MAX_BOOKS", "validate_batch", "bearer_token", "stored_results"]
 
 routes = RouteTable(tags=["jobs"])
 
@@ -233,24 +234,34 @@ async def job_state(jobId: str) -> quart.Response:  # noqa: N803 - the path's na
     return raw(state)
 
 
+async def stored_results(job_id: str, *, resource: str, gone: str, pipeline: str | None = None) -> JobResults:
+    """A finished job's stored results (of ``pipeline``, when given), for the three results routes: the
+    token rule of ``[jobs] results_require_token``, then 404 ``gone`` (details name the original's
+    ``<resource>:<jobId>`` key) for an unknown, expired or foreign job, or one that stored nothing."""
+    jobs = job_service()
+    details = {"jobId": job_id, "resultsKey": f"{resource}:{job_id}", "ttl": "24 hours"}
+    if not JOB_ID.fullmatch(job_id):
+        raise NotFound(gone, details=details)
+    # Without results_require_token a token is not checked at all: results outlive the token's 2 hours.
+    if jobs.config.results_require_token and await jobs.check_token(job_id, bearer_token() or "") != "ok":
+        raise AuthError("Invalid or expired token")
+    results = await jobs.results(job_id)
+    if results is None:
+        raise NotFound(gone, details=details)
+    if not results.state.status.ended:
+        raise NotFound("Job has not finished yet", details={**details, "status": results.state.status.value})
+    if pipeline is not None and (results.state.pipeline != pipeline or results.result is None):
+        raise NotFound(gone, details=details)  # a failed scan or import stores no results
+    return results
+
+
 @routes.get("/v1/jobs/<jobId>/results", family=Family.ENVELOPE,
             responses={200: "The job's results", 401: "AUTH_ERROR", 404: "NOT_FOUND"})
 async def job_results(jobId: str) -> quart.Response:  # noqa: N803
     """A finished job's results (any pipeline), kept for [jobs] retention after it ends."""
     started = time.perf_counter()
     jobs = job_service()
-    details = {"jobId": jobId, "resultsKey": f"job-results:{jobId}", "ttl": "24 hours"}
-    if not JOB_ID.fullmatch(jobId):
-        raise NotFound(RESULTS_GONE, details=details)
-    # Without results_require_token a token is not checked at all: results outlive the token's 2 hours.
-    if jobs.config.results_require_token:
-        if await jobs.check_token(jobId, bearer_token() or "") != "ok":
-            raise AuthError("Invalid or expired token")
-    results = await jobs.results(jobId)
-    if results is None or not results.state.status.ended:
-        if results is not None:
-            details["status"] = results.state.status.value
-        raise NotFound(RESULTS_GONE if results is None else "Job has not finished yet", details=details)
+    results = await stored_results(jobId, resource="job-results", gone=RESULTS_GONE)
     data = jobs.runner.pipelines[results.state.pipeline].results_data(results)
     return envelope(data, clock=services().clock, processing_ms=int((time.perf_counter() - started) * 1000),
                     provider="job_results", cached=True)

@@ -24,7 +24,6 @@ from bookstrack.errors import (
     FileTooLarge,
     InvalidRequest,
     MissingParam,
-    NotFound,
     PayloadTooLarge,
     ProviderUnavailable,
 )
@@ -33,6 +32,7 @@ from bookstrack.pipelines.scan import PIPELINE, ScanInput, ScanPhoto, photo_key
 from bookstrack.web.bodies import decode_json, read_body
 from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope, json_response, raw
+from bookstrack.web.jobs import stored_results
 from bookstrack.web.routing import RouteTable
 
 __all__ = ["routes", "SINGLE_LIMIT", "BATCH_LIMIT", "MAX_PHOTOS"]
@@ -232,14 +232,10 @@ async def scan_cancel() -> quart.Response:
 
 
 @routes.get("/v1/scan/results/<jobId>", family=Family.ENVELOPE,
-            responses={200: "The scan's results", 404: "NOT_FOUND"})
+            responses={200: "The scan's results", 401: "AUTH_ERROR (results_require_token)", 404: "NOT_FOUND"})
 async def scan_results(jobId: str) -> quart.Response:  # noqa: N803 - the path's name
     """A finished scan's results: detected books with bounding boxes and enrichment (24 h)."""
     started = time.perf_counter()
-    details = {"jobId": jobId, "resultsKey": f"scan-results:{jobId}", "ttl": "24 hours"}
-    results = await job_service().results(jobId) if JOB_ID.fullmatch(jobId) else None
-    if (results is None or results.state.pipeline != PIPELINE or not results.state.status.ended
-            or results.result is None):  # a failed scan stores no results
-        raise NotFound(RESULTS_GONE, details=details)
+    results = await stored_results(jobId, resource="scan-results", gone=RESULTS_GONE, pipeline=PIPELINE)
     return envelope(msgspec.Raw(results.result or b"{}"), clock=services().clock,
                     processing_ms=int((time.perf_counter() - started) * 1000), provider="kv_cache", cached=True)

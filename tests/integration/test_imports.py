@@ -245,3 +245,17 @@ async def test_an_import_resumes_after_an_abrupt_stop_with_every_row_once(start_
     assert state["processedCount"] == 8
     assert [b["row"] for b in results["books"]] == list(range(1, 9))
     assert results["successRate"] == "8/8"
+
+
+async def test_the_csv_results_route_honours_results_require_token(start_server, mock_clock):
+    settings = {"jobs": {"results_require_token": True}}
+    async with search_stack(start_server, mock_clock, settings=settings) as stack, stack.server.client() as client:
+        files = {"file": ("l.csv", goodreads_export(2), "text/csv")}
+        started = (await client.post("/api/import/csv-gemini", files=files)).json()["data"]
+        async with open_websocket_url(ws_url(stack.server, started["jobId"], started["token"])) as ws:
+            await ws.send_message(READY)
+            await receive(ws, Stream())
+        path = f"/v1/csv/results/{started['jobId']}"
+        assert (await client.get(path)).status_code == 401
+        ok = await client.get(path, headers={"Authorization": f"Bearer {started['token']}"})
+        assert ok.status_code == 200
