@@ -38,6 +38,16 @@ class Stack:
         return sum(self.fake.requests.count(p) for p in ("google_books", "openlibrary", "isbndb"))
 
 
+def provider_settings(fake: RunningFakeUpstream, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``[providers]`` pointing every provider at ``fake``: budgets raised, one attempt per call (a fault
+    fails at once), plus ``overrides`` by provider name."""
+    return {
+        name: {"base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1,
+               **(overrides or {}).get(name, {})}
+        for name in PROVIDERS
+    }
+
+
 async def _ticker(clock: trio.testing.MockClock) -> None:
     while True:
         await trio.testing.wait_all_tasks_blocked(cushion=0.0005)
@@ -55,12 +65,7 @@ async def search_stack(
 ) -> AsyncIterator[Stack]:
     """``overrides``: per-provider settings by provider name; ``settings``: other config sections."""
     async with run_fake_upstream() as fake:
-        providers: dict[str, Any] = {}
-        for name in PROVIDERS:
-            providers[name] = {
-                "base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1,
-                **overrides.get(name, {}),
-            }
+        providers = provider_settings(fake, overrides)
         providers["wikidata"].setdefault("author_deadline", 30.0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_ticker, mock_clock)

@@ -189,14 +189,13 @@ async def test_the_import_command_prints_a_summary_and_writes_a_report(tmp_path,
     from bookstrack.devtools import run_fake_upstream
     from bookstrack.import_command import run_import
     from tests.integration.conftest import storage_overrides
-    from tests.integration.search_support import PROVIDERS, _ticker
+    from tests.integration.search_support import _ticker, provider_settings
 
     export = tmp_path / "library.csv"
     export.write_bytes((FIXTURES / "goodreads.csv").read_bytes())
     async with run_fake_upstream() as fake, trio.open_nursery() as nursery:
         nursery.start_soon(_ticker, mock_clock)
-        providers = {name: {"base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1}
-                     for name in PROVIDERS}
+        providers = provider_settings(fake)
         config = load_config(env=fake.env(), overrides={**storage_overrides(tmp_path), "providers": providers,
                                                          "log": {"access_log": False}})
         out, err = io.StringIO(), io.StringIO()
@@ -222,14 +221,13 @@ async def test_the_import_command_prints_a_summary_and_writes_a_report(tmp_path,
 async def test_an_import_resumes_after_an_abrupt_stop_with_every_row_once(start_server, mock_clock):
     from bookstrack.devtools import run_fake_upstream
     from tests.integration.jobs_support import wait_state
-    from tests.integration.search_support import PROVIDERS, _ticker
+    from tests.integration.search_support import _ticker, provider_settings
 
     data = goodreads_export(8)
     async with run_fake_upstream() as fake, trio.open_nursery() as nursery:
         nursery.start_soon(_ticker, mock_clock)
         fake.faults.set("google_books", latency_ms=200)
-        providers = {name: {"base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1}
-                     for name in PROVIDERS}
+        providers = provider_settings(fake)
         overrides = {"providers": providers, "jobs": {"workers_per_job": 1}}
         with trio.CancelScope() as crash:
             async with start_server(env=fake.env(), overrides=overrides) as server, server.client() as client:

@@ -10,7 +10,7 @@ import trio
 
 from bookstrack.devtools import run_fake_upstream
 from tests.integration.jobs_support import books_for, catalogue_isbns, held, start_job, wait_state
-from tests.integration.search_support import PROVIDERS, _ticker, search_stack
+from tests.integration.search_support import _ticker, provider_settings, search_stack
 
 LONG = "x" * 501
 
@@ -183,8 +183,7 @@ async def test_a_job_resumes_after_an_abrupt_stop_and_every_book_appears_once(st
     async with run_fake_upstream() as fake, trio.open_nursery() as nursery:
         nursery.start_soon(_ticker, mock_clock)
         fake.faults.set("google_books", latency_ms=200)
-        providers = {name: {"base_url": fake.base_urls[name], "rate_per_second": 1000.0, "max_attempts": 1}
-                     for name in PROVIDERS}
+        providers = provider_settings(fake)
         overrides = {"providers": providers, "jobs": {"workers_per_job": 1}}
         with trio.CancelScope() as crash:
             async with start_server(env=fake.env(), overrides=overrides) as server, server.client() as client:
