@@ -204,12 +204,15 @@ async def token_refresh() -> quart.Response:
     return raw(TokenRefreshed(job_id, refreshed.token, int(job_service().config.token_ttl)))
 
 
-def bearer_token() -> str | None:
-    """The token of ``Authorization: Bearer <t>`` (a bare token too, as the original), else ``?token=``."""
+def header_token() -> str:
+    """The token of ``Authorization: Bearer <t>`` (a bare token too, as the original); "" without one."""
     header = quart.request.headers.get("Authorization", "").strip()
-    if header:
-        return header[7:].strip() if header[:7].lower() == "bearer " else header
-    return quart.request.args.get("token") or None
+    return header[7:].strip() if header[:7].lower() == "bearer " else header
+
+
+def bearer_token() -> str | None:
+    """``header_token()``, else ``?token=``."""
+    return header_token() or quart.request.args.get("token") or None
 
 
 @routes.get("/api/job-state/", family=Family.LEGACY, responses={400: "INVALID_REQUEST"})
@@ -222,8 +225,7 @@ async def job_state_without_id() -> quart.Response:
             responses={200: "The job's state", 401: "AUTH_ERROR", 404: "NOT_FOUND"})
 async def job_state(jobId: str) -> quart.Response:  # noqa: N803 - the path's name
     """A job's current state: status, counts, progress, timestamps (needs the job's token)."""
-    header = quart.request.headers.get("Authorization", "").strip()
-    token = header[7:].strip() if header[:7].lower() == "bearer " else header
+    token = header_token()
     if not token:
         raise AuthError("Missing authorization token")
     state = await job_service().state(jobId) if JOB_ID.fullmatch(jobId) else None
