@@ -419,12 +419,7 @@ def run_e2e(*, workers: tuple[int, ...] = E2E_WORKERS, rows: int = E2E_ROWS, aga
     data = catalogue_goodreads_export(rows)
     profile = export_profile(data)
     tmp = Path(tempfile.mkdtemp(prefix="bookstrack-bench-imports-"))
-    fake = FakeUpstreamServer(
-        "fake-upstream",
-        [sys.executable, "-m", "bookstrack", "fake-upstream", "--host", HOST, "--port", "0",
-         "--latency-ms", f"{E2E_LATENCY_MS:g}"],
-        health._server_env(tmp), tmp / "fake.log",
-    )
+    fake = FakeUpstreamServer.at_latency(tmp, E2E_LATENCY_MS)
     started: list[Server] = []
     runs: list[dict[str, Any]] = []
     overrides: dict[str, str] = {}

@@ -860,12 +860,7 @@ def run_memory(tmp: Path, fake_port: int, started: list[Server], jobs: int, log:
 def run(*, fanout_rounds: int = 1, memory_jobs: int = MEMORY_JOBS, log: Log = _quiet) -> dict[str, Any]:
     started_at = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="bookstrack-bench-jobs-"))
-    fake = FakeUpstreamServer(
-        "fake-upstream",
-        [sys.executable, "-m", "bookstrack", "fake-upstream", "--host", HOST, "--port", "0",
-         "--latency-ms", f"{LATENCY_MS:g}"],
-        health._server_env(tmp), tmp / "fake.log",
-    )
+    fake = FakeUpstreamServer.at_latency(tmp, LATENCY_MS)
     started: list[Server] = []
     results: dict[str, Any] = {}
     fake_client: Client | None = None

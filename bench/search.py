@@ -70,6 +70,13 @@ class FakeUpstreamServer(Server):
     port_line = FAKE_LINE
     ready_path = "/_control"
 
+    @classmethod
+    def at_latency(cls, tmp: Path, latency_ms: float) -> FakeUpstreamServer:
+        """The fake on an ephemeral 127.0.0.1 port, answering after ``latency_ms``, logging into ``tmp``."""
+        argv = [sys.executable, "-m", "bookstrack", "fake-upstream", "--host", HOST, "--port", "0",
+                "--latency-ms", f"{latency_ms:g}"]
+        return cls("fake-upstream", argv, health._server_env(tmp), tmp / "fake.log")
+
 
 class Client:
     """One keep-alive HTTP/1.1 connection to 127.0.0.1:port (re-opened if the server closes it)."""
@@ -374,12 +381,7 @@ def run(*, rounds: int = DEFAULT_ROUNDS, connections: int = 16, duration: float 
     from bookstrack.devtools.catalogue import load_catalogue
 
     tmp = Path(tempfile.mkdtemp(prefix="bookstrack-bench-search-"))
-    fake = FakeUpstreamServer(
-        "fake-upstream",
-        [sys.executable, "-m", "bookstrack", "fake-upstream", "--host", HOST, "--port", "0",
-         "--latency-ms", f"{LATENCY_MS:g}"],
-        health._server_env(tmp), tmp / "fake.log",
-    )
+    fake = FakeUpstreamServer.at_latency(tmp, LATENCY_MS)
     started: list[Server] = []
     clients: list[Client] = []
     results: dict[str, Any] = {}
