@@ -32,16 +32,29 @@ from bookstrack.config import ScansConfig
 from bookstrack.errors import ProviderError
 from bookstrack.pipelines.completion import Summary, expires_iso, resource_id, results_url
 from bookstrack.pipelines.enrich_book import BookEnricher, BookInput, Outcome
+from bookstrack.pipelines.jobs import JobService
 from bookstrack.pipelines.runner import JobContext, PipelineFailed
 from bookstrack.store.blobs import BlobStore
 
-__all__ = ["ScanInput", "ScanPhoto", "ScanPipeline", "PIPELINE", "photo_key"]
+__all__ = ["ScanInput", "ScanPhoto", "ScanPipeline", "PIPELINE", "photo_key", "start_scan"]
 
 log = logging.getLogger("bookstrack.pipelines.scan")
 
 PIPELINE = "ai_scan"
 SINGLE_FAILED = "E_AI_SCAN_FAILED"
 BATCH_FAILED = "E_BATCH_SCAN_FAILED"
+
+
+async def start_scan(jobs: JobService, blobs: BlobStore, job_id: str, photos: list[tuple[bytes, str, int]], *,
+                     single: bool) -> str:
+    """Store the photos ``(bytes, mime type, client index)`` and start the scan's job; answers its token."""
+    stored = []
+    for position, (data, mime_type, index) in enumerate(photos):
+        key = photo_key(job_id, position, mime_type)
+        await blobs.put(key, data, content_type=mime_type)
+        stored.append(ScanPhoto(key, mime_type, index))
+    started = await jobs.start(job_id, PIPELINE, ScanInput(stored, single), total=len(stored))
+    return started.token
 
 
 def photo_key(job_id: str, position: int, mime_type: str) -> str:

@@ -28,7 +28,7 @@ from bookstrack.errors import (
     ProviderUnavailable,
 )
 from bookstrack.pipelines.jobs import JOB_ID
-from bookstrack.pipelines.scan import PIPELINE, ScanInput, ScanPhoto, photo_key
+from bookstrack.pipelines.scan import PIPELINE, start_scan
 from bookstrack.web.bodies import decode_json, read_body
 from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope, json_response, raw
@@ -110,17 +110,6 @@ def _require_gemini() -> None:
         )
 
 
-async def _start(job_id: str, photos: list[tuple[bytes, str, int]], *, single: bool) -> str:
-    blobs = services().blobs
-    stored = []
-    for position, (data, mime_type, index) in enumerate(photos):
-        key = photo_key(job_id, position, mime_type)
-        await blobs.put(key, data, content_type=mime_type)
-        stored.append(ScanPhoto(key, mime_type, index))
-    started = await job_service().start(job_id, PIPELINE, ScanInput(stored, single), total=len(stored))
-    return started.token
-
-
 @routes.post("/api/scan-bookshelf", family=Family.RAW, response=ScanStarted, rate_limit="default",
              body_limit=SINGLE_LIMIT, too_large=_image_too_large,
              responses={202: "Scan started", 400: "INVALID_REQUEST", 409: "JOB_EXISTS", 413: "PAYLOAD_TOO_LARGE",
@@ -139,7 +128,7 @@ async def scan_bookshelf() -> quart.Response:
     if not image:
         raise InvalidRequest("Empty image: send the photo's bytes as the request body")
     _require_gemini()
-    token = await _start(job_id, [(image, content_type, 0)], single=True)
+    token = await start_scan(job_service(), services().blobs, job_id, [(image, content_type, 0)], single=True)
     return raw(ScanStarted(
         jobId=job_id, token=token, status="started", websocketReady=False,
         message=f"AI scan started. Connect to /ws/progress?jobId={job_id} for real-time updates.",
@@ -207,7 +196,7 @@ async def scan_bookshelf_batch() -> quart.Response:
     job_id, images = _validate_batch(body)
     _require_gemini()
     photos = await offload.run(_decode_photos, images)
-    token = await _start(job_id, photos, single=False)
+    token = await start_scan(job_service(), services().blobs, job_id, photos, single=False)
     data = BatchScanStarted(job_id, token, len(photos), "processing")
     meta = {"timestamp": services().clock.iso()}
     return json_response(_BatchScanResponse(data, meta, job_id, token, len(photos), "processing"), status=202)
