@@ -45,7 +45,7 @@ def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
     _progress("rate-limit decision ...")
     results["rate_limit"] = rate_limit.run()
     _progress("search against the fake upstream ...")
-    search_args = {"rounds": 2, "duration": 2.0} if quick else {}
+    search_args = {"rounds": 2, "duration": 2.0, "batch_runs": 3} if quick else {}
     results["search"] = search.run(connections=connections, log=_progress, **search_args)
     _progress("jobs and progress WebSockets against the fake upstream ...")
     results["jobs"] = jobs.run(log=_progress, **({"memory_jobs": 2000} if quick else {}))

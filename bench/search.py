@@ -13,8 +13,9 @@ fresh temp dir, access log on and written to a file), in one run:
    cold, one request at a time. The fake's request counter shows whether Wikidata was asked meanwhile
    (it should not be). Target: p50 <= upstream latency + 10 ms.
 3. **Batch.** A fresh server (empty cache: books and authors cold), one ``POST /v1/search/isbn/batch`` with
-   100 distinct catalogue ISBNs, wall time. Target: <= 3 x upstream latency. Then the same batch again
-   (all cached), for scale.
+   100 distinct catalogue ISBNs, wall time; then the same batch again (all cached), for scale. Repeated on
+   ``--batch-runs`` fresh servers (default 5): the median run is reported, every run's time beside it.
+   Target: <= 3 x upstream latency.
 
 Every process is terminated (SIGTERM, then SIGKILL) when the benchmark ends, also on error or Ctrl-C.
 """
@@ -49,6 +50,7 @@ COLD_MARGIN_MS = 10.0
 BATCH_FACTOR = 3.0
 BATCH_SIZE = 100
 DEFAULT_ROUNDS = 3
+DEFAULT_BATCH_RUNS = 5
 DEFAULT_DURATION = 3.0
 FAKE_LINE = re.compile(rb"fake upstream on http://127\.0\.0\.1:(\d+)")
 PROVIDERS = ("google_books", "openlibrary", "isbndb", "wikidata")
@@ -376,8 +378,18 @@ def run_batch(client: Client, fake: Client, isbns: list[str], log: Log) -> dict[
 # -- the whole run -----------------------------------------------------------------------------------
 
 
+def _median_batch(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (one batch on a noisy machine is a lottery), with every run's
+    wall time beside it."""
+    ranked = sorted(batches, key=lambda b: (b["status"] != 200, b["wall_ms"]))
+    median = dict(ranked[(len(ranked) - 1) // 2])
+    median["runs_wall_ms"] = [b["wall_ms"] for b in batches]
+    median["runs_ok"] = sum(b["status"] == 200 for b in batches)
+    return median
+
+
 def run(*, rounds: int = DEFAULT_ROUNDS, connections: int = 16, duration: float = DEFAULT_DURATION,
-        warmup: float = 1.0, log: Log = _quiet) -> dict[str, Any]:
+        warmup: float = 1.0, batch_runs: int = DEFAULT_BATCH_RUNS, log: Log = _quiet) -> dict[str, Any]:
     from bookstrack.devtools.catalogue import load_catalogue
 
     tmp = Path(tempfile.mkdtemp(prefix="bookstrack-bench-search-"))
@@ -411,14 +423,19 @@ def run(*, rounds: int = DEFAULT_ROUNDS, connections: int = 16, duration: float 
         ours.stop()
         started.remove(ours)
 
-        (tmp / "b").mkdir()
-        fresh, _ = _start_ours(tmp / "b", fake.port, "ours-batch")
-        log("3. a batch of cold ISBNs on a fresh server ...")
-        started.append(fresh)
-        fresh.start()
-        batch_client = Client(fresh.port)
-        clients.append(batch_client)
-        results["batch"] = run_batch(batch_client, fake_client, load_catalogue().isbn13s()[:BATCH_SIZE], log)
+        batches = []
+        for i in range(batch_runs):
+            (tmp / f"b{i}").mkdir()
+            fresh, _ = _start_ours(tmp / f"b{i}", fake.port, "ours-batch")
+            log(f"3. a batch of cold ISBNs on a fresh server ({i + 1} of {batch_runs}) ...")
+            started.append(fresh)
+            fresh.start()
+            batch_client = Client(fresh.port)
+            batches.append(run_batch(batch_client, fake_client, load_catalogue().isbn13s()[:BATCH_SIZE], log))
+            batch_client.close()
+            fresh.stop()
+            started.remove(fresh)
+        results["batch"] = _median_batch(batches)
         results["fake_settings_after"] = fake_client.request("GET", "/_control")[2]
     finally:
         for c in clients:
@@ -433,7 +450,8 @@ def run(*, rounds: int = DEFAULT_ROUNDS, connections: int = 16, duration: float 
     results["access_log_lines"] = access_lines
     results["settings"] = {
         "upstream_latency_ms": LATENCY_MS, "rounds": rounds, "connections": connections, "duration_s": duration,
-        "warmup_s": warmup, "config": str(BENCH_CONFIG.relative_to(ROOT)), "overrides": overrides,
+        "warmup_s": warmup, "batch_runs": batch_runs, "config": str(BENCH_CONFIG.relative_to(ROOT)),
+        "overrides": overrides,
         "python": platform.python_version(), "cores": os.cpu_count(),
     }
     return results
@@ -456,9 +474,10 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("cold ISBN lookup p50 ms (authors cached)",
          f"{cold['wall_ms']['p50']:.1f} (p99 {cold['wall_ms']['p99']:.1f}, n={cold['wall_ms']['n']})",
          f"<= {cold['target_ms']:.0f}", _mark(cold["wall_ms"]["p50"] <= cold["target_ms"])),
-        (f"batch of {batch['isbns']} cold ISBNs, ms",
-         f"{batch['wall_ms']:.1f} (found {batch['found']})",
-         f"<= {batch['target_ms']:.0f}", _mark(batch["status"] == 200 and batch["wall_ms"] <= batch["target_ms"])),
+        (f"batch of {batch['isbns']} cold ISBNs, median ms",
+         f"{batch['wall_ms']:.1f} (found {batch['found']}, runs {len(batch['runs_wall_ms'])})",
+         f"<= {batch['target_ms']:.0f}",
+         _mark(batch["runs_ok"] == len(batch["runs_wall_ms"]) and batch["wall_ms"] <= batch["target_ms"])),
     ]
 
 
@@ -495,8 +514,9 @@ def format_results(results: dict[str, Any]) -> str:
         f" {cold['all_wall_ms']['p50']:.1f} ms, p99 {cold['all_wall_ms']['p99']:.1f} ms), non-200"
         f" {cold['non_200']}, answered from cache {cold['unexpectedly_cached']}",
         "",
-        f"3. POST /v1/search/isbn/batch, {batch['isbns']} distinct catalogue ISBNs, fresh server (books and authors"
-        " cold)",
+        f"3. POST /v1/search/isbn/batch, {batch['isbns']} distinct catalogue ISBNs, each run on a fresh server"
+        f" (books and authors cold): {len(batch['runs_wall_ms'])} runs, wall ms"
+        f" {', '.join(f'{w:.1f}' for w in batch['runs_wall_ms'])}; the median run:",
         f"   wall {batch['wall_ms']:.1f} ms (server {batch['server_ms']} ms), status {batch['status']},"
         f" found {batch['found']}; upstream requests {batch['upstream_requests']}",
         f"   upstream arrivals at the fake, [first, last] ms after the batch's first: {batch['upstream_arrival_ms']}",
@@ -523,12 +543,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", "-c", type=int, default=16)
     parser.add_argument("--duration", "-d", type=float, default=DEFAULT_DURATION)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--batch-runs", type=int, default=DEFAULT_BATCH_RUNS,
+                        help="cold batches, each on a fresh server; the median is reported")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
-        parser.error("--rounds >= 1, --duration > 0, --warmup >= 0")
+    if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.batch_runs < 1:
+        parser.error("--rounds >= 1, --duration > 0, --warmup >= 0, --batch-runs >= 1")
     results = run(rounds=args.rounds, connections=args.connections, duration=args.duration, warmup=args.warmup,
-                  log=_progress)
+                  batch_runs=args.batch_runs, log=_progress)
     print(json.dumps(results, indent=2) if args.json else format_results(results))
     return 0
 

@@ -165,13 +165,13 @@ class FakeUpstream:
             return
         request = Request(method, path[len(prefix) :] or "/", query, headers, body)
         route, handler = upstream.resolve(request)
-        entry = RecordedRequest(trio.current_time(), upstream.name, route, method, request.path, query, headers, body)
+        arrived = trio.current_time()
+        entry = RecordedRequest(arrived, upstream.name, route, method, request.path, query, headers, body)
         self.requests.record(entry)
         decision = self.faults.decide(upstream.name)
-        if decision.latency > 0:
-            await trio.sleep(decision.latency)
         if decision.action == "hang":
             entry.fault = "hang"
+            await trio.sleep(decision.latency)
             if not await _hang(receive, self.faults):
                 return  # the client gave up
         if decision.action == "error":
@@ -181,6 +181,10 @@ class FakeUpstream:
                 response.headers.append(("retry-after", decision.retry_after))
         else:
             response = handler()
+        # The answer is made during the latency, not after it: a real upstream's own work is part of its
+        # latency, and this one-threaded server would otherwise queue a burst of answers one behind the
+        # other after a burst of requests, adding its CPU time to every client's wait.
+        await trio.sleep_until(arrived + decision.latency)
         entry.status = response.status
         if method == "HEAD":
             response = Response(response.status, b"", response.content_type, response.headers)

@@ -9,8 +9,9 @@ overrides the global one. For each request ``decide`` returns what to do, in thi
 4. ``error_rate``: answer an error with ``status`` with this probability (a seeded ``random.Random``);
 5. otherwise answer normally.
 
-``latency_ms`` (plus up to ``jitter_ms``, seeded) is slept with ``trio.sleep`` before any answer, so under
-a ``MockClock`` it passes only when the test moves the clock. An injected 429 carries ``Retry-After``
+``latency_ms`` (plus up to ``jitter_ms``, seeded) is how long after its arrival a request is answered (the
+answer is made meanwhile), slept on trio's clock, so under a ``MockClock`` it passes only when the test moves
+the clock; a hang starts after it. An injected 429 carries ``Retry-After``
 (``retry_after``, default 1); a 503 carries it when ``retry_after`` is set.
 
 ``RequestLog`` counts every request the providers receive (control calls are not counted): by provider,
