@@ -2,10 +2,11 @@
 
 ``python -m bench.bare_app --port P [--config bench/bench.toml] [--body-file FILE] [--hold-back-disconnect]``
 
-No front door, no routing wrapper, no services, no access log: one route returning pre-encoded bytes,
-served by Hypercorn with exactly our settings (``bookstrack.server.hypercorn_config`` on the same
-config). The body is read from ``--body-file`` (the benchmark fetches it once from our server) or,
-without one, built here with the same ``HealthReport`` our health monitor encodes (database "ok").
+No front door, no routing wrapper, no services, no access log: one route returning pre-encoded bytes, served
+by Hypercorn with exactly our settings (``bookstrack.server.hypercorn_config`` on the same config) and our
+interpreter tuning (``bookstrack.server.SERVER_TUNING``). The body is read from ``--body-file`` (the benchmark
+fetches it once from our server) or, without one, built here with the same ``HealthReport`` our health monitor
+encodes (database "ok").
 ``--hold-back-disconnect`` adds the one thing every response of ours does that the bare app does not
 (see ``hold_back_disconnect``).
 It prints "Running on http://127.0.0.1:PORT" on stderr once bound, so ``--port 0`` works; SIGINT or
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from quart_trio import QuartTrio
 from bookstrack.config import Config, load_config
 from bookstrack.health import ENDPOINTS, KEYED_PROVIDERS, PROVIDERS, Checks, HealthReport
 from bookstrack.logs import configure_logging
-from bookstrack.server import hypercorn_config, serve
+from bookstrack.server import SERVER_TUNING, hypercorn_config, serve
 
 __all__ = ["create_bare_app", "health_body", "hold_back_disconnect", "main"]
 
@@ -113,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            urls = await nursery.start(serve, app, hc)
+            # ``bookstrack serve``'s interpreter tuning too: a baseline on CPython's defaults would credit
+            # ours with what is only a collector setting.
+            urls = await nursery.start(partial(serve, app, hc, tuning=SERVER_TUNING))
             print(f"bare_app: Running on {' '.join(urls)}", file=sys.stderr, flush=True)
 
     trio.run(run)

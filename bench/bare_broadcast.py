@@ -3,17 +3,17 @@
 ``python -m bench.bare_broadcast --port P [--config bench/bench.toml] [--queue 256]``
 
 The same stack as ours (``quart_trio.QuartTrio`` served by Hypercorn's trio worker with
-``bookstrack.server.hypercorn_config`` on the same config, the garbage collector frozen once up as
-``bookstrack serve`` does) and the same shape as our job fan-out, with nothing else: one WebSocket route,
-``/ws?round=R&n=N&k=K&size=S&final=F``. Each connection waits for the client's first frame (our clients
-send ``{"type":"ready"}``), answers a ``ready_ack`` frame, registers its own bounded queue (a trio memory
-channel of ``--queue`` frames, as ``[jobs] subscriber_queue``) and drains it from its own task, writing
-each frame with ``websocket.send(data.decode())`` as our progress socket does. When the N-th subscriber of
-round R has registered, one broadcaster task encodes K ``job_progress``-shaped frames of S bytes and one
-``job_complete``-shaped frame of F bytes (each stamped with the server's epoch ms, as ours are) and puts
-every frame into every queue with ``send_nowait``, one trio checkpoint between frames, as our job actor's
-fan-out does for each event. A subscriber whose queue is full is closed with 1013, as ours is; after the
-final frame each connection closes with 1000 "Job completed".
+``bookstrack.server.hypercorn_config`` on the same config, and ``bookstrack serve``'s interpreter tuning
+``SERVER_TUNING``: the collector frozen once up, its thresholds, the GIL switch interval) and the same shape
+as our job fan-out, with nothing else: one WebSocket route, ``/ws?round=R&n=N&k=K&size=S&final=F``. Each
+connection waits for the client's first frame (our clients send ``{"type":"ready"}``), answers a ``ready_ack``
+frame, registers its own bounded queue (a trio memory channel of ``--queue`` frames, as ``[jobs]
+subscriber_queue``) and drains it from its own task, writing each frame with ``websocket.send(data.decode())``
+as our progress socket does. When the N-th subscriber of round R has registered, one broadcaster task encodes
+K ``job_progress``-shaped frames of S bytes and one ``job_complete``-shaped frame of F bytes (each stamped
+with the server's epoch ms, as ours are) and puts every frame into every queue with ``send_nowait``, one trio
+checkpoint between frames, as our job actor's fan-out does for each event. A subscriber whose queue is full is
+closed with 1013, as ours is; after the final frame each connection closes with 1000 "Job completed".
 
 No token check, no actor, no job, no logging per frame. It prints "Running on http://127.0.0.1:PORT" on
 stderr once bound; SIGINT or SIGTERM stops it. ``GET /health`` answers 200 (for readiness).
@@ -32,7 +32,7 @@ from quart_trio import QuartTrio
 
 from bookstrack.config import load_config
 from bookstrack.logs import configure_logging
-from bookstrack.server import hypercorn_config, serve
+from bookstrack.server import SERVER_TUNING, hypercorn_config, serve
 
 __all__ = ["create_broadcast_app", "progress_frame", "main"]
 
@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            urls = await nursery.start(lambda task_status: serve(app, hc, freeze_gc=True, task_status=task_status))
+            urls = await nursery.start(
+                lambda task_status: serve(app, hc, tuning=SERVER_TUNING, task_status=task_status)
+            )
             print(f"bare_broadcast: Running on {' '.join(urls)}", file=sys.stderr, flush=True)
 
     trio.run(run)

@@ -80,7 +80,7 @@ def _import(config: Config, args: argparse.Namespace) -> int:
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
     from bookstrack.app import create_app
-    from bookstrack.server import SERVER_SWITCH_INTERVAL, hypercorn_config, serve
+    from bookstrack.server import SERVER_TUNING, hypercorn_config, serve
 
     try:
         app = create_app(config)
@@ -88,7 +88,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         return _fail(exc.message, 2)
     hc = hypercorn_config(config, host=args.host, port=args.port)
     try:
-        trio.run(partial(serve, app, hc, freeze_gc=True, switch_interval=SERVER_SWITCH_INTERVAL))
+        trio.run(partial(serve, app, hc, tuning=SERVER_TUNING))
     except Exception as exc:
         # A configuration the server cannot start with (a database from a newer release, a storage
         # path it may not write, an address it cannot bind) is one line, not a trace.

@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 
 import trio
@@ -21,7 +22,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from bookstrack.app import BooksTrackApp
 from bookstrack.config import Config
 
-__all__ = ["hypercorn_config", "serve", "wait_for_signal", "SERVER_SWITCH_INTERVAL"]
+__all__ = ["hypercorn_config", "serve", "wait_for_signal", "RuntimeTuning", "SERVER_TUNING"]
 
 
 def hypercorn_config(config: Config, *, host: str | None = None, port: int | None = None) -> HypercornConfig:
@@ -45,7 +46,33 @@ async def wait_for_signal(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGT
             return
 
 
-SERVER_SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005 (decision 0029)
+@dataclass(frozen=True)
+class RuntimeTuning:
+    """Process-wide interpreter settings applied once the server is up (``bookstrack serve`` passes
+    ``SERVER_TUNING``; tests and embedders keep CPython's defaults)."""
+
+    # Move everything alive at start-up (modules, the app, its services) out of the collector's sight:
+    # collections then scan only what requests allocate (decision 0011).
+    freeze_gc: bool = True
+    # Collect the young generation every 50,000 net allocations instead of 700, and the older ones less
+    # often: with a thousand WebSockets and their frames in flight, collections took about half the CPU
+    # of a progress fan-out (decision 0031).
+    gc_thresholds: tuple[int, int, int] | None = (50_000, 20, 20)
+    # How long the event loop may hold the GIL while the SQLite thread waits for it; CPython's default
+    # is 0.005 s (decision 0029).
+    switch_interval: float | None = 0.0005
+
+    def apply(self) -> None:
+        if self.freeze_gc:
+            gc.collect()
+            gc.freeze()
+        if self.gc_thresholds is not None:
+            gc.set_threshold(*self.gc_thresholds)
+        if self.switch_interval is not None:
+            sys.setswitchinterval(self.switch_interval)
+
+
+SERVER_TUNING = RuntimeTuning()
 
 
 async def serve(
@@ -53,19 +80,13 @@ async def serve(
     hc: HypercornConfig,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    freeze_gc: bool = False,
-    switch_interval: float | None = None,
+    tuning: RuntimeTuning | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``shutdown_trigger`` returns (default: SIGINT or SIGTERM). ``task_status.started``
     receives the bound URLs, so ``await nursery.start(serve, ...)`` learns an ephemeral port.
 
-    ``freeze_gc`` (the CLI sets it; it is process-wide) moves everything alive once the server is up
-    (modules, the app, its services) out of the garbage collector's sight: collections then scan only
-    what requests allocate, which takes tens of microseconds off every request of a busy server.
-
-    ``switch_interval`` (the CLI sets ``SERVER_SWITCH_INTERVAL``; process-wide too) shortens how long the
-    event loop may hold the GIL while the SQLite thread waits for it (decision 0029)."""
+    ``tuning`` (the CLI passes ``SERVER_TUNING``) is applied once the server is bound and started."""
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(
             partial(
@@ -75,9 +96,6 @@ async def serve(
                 shutdown_trigger=shutdown_trigger or wait_for_signal,  # type: ignore[arg-type]
             )
         )
-        if freeze_gc:
-            gc.collect()
-            gc.freeze()
-        if switch_interval is not None:
-            sys.setswitchinterval(switch_interval)
+        if tuning is not None:
+            tuning.apply()
         task_status.started(urls)
