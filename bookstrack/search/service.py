@@ -59,7 +59,6 @@ log = logging.getLogger("bookstrack.search")
 MAX_RESULTS = 20
 EDITIONS_GOOGLE_MAX = 40
 EDITIONS_ISBNDB_PAGE = 100
-GOOGLE_WAVE = 20  # a batch's Google calls are started this many at a time (``_load_batch``)
 
 
 class SearchPayload(msgspec.Struct):
@@ -436,12 +435,7 @@ class SearchService:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(openlibrary)
             nursery.start_soon(isbndb)
-            for i, isbn13 in enumerate(isbns):
-                if i and i % GOOGLE_WAVE == 0:
-                    # Trio runs each step of every runnable task before any task's next step: started
-                    # all at once, no request would reach the wire before all 100 were prepared. In
-                    # waves, the first answers come back while later requests are still being sent.
-                    await trio.lowlevel.checkpoint()
+            for isbn13 in isbns:
                 nursery.start_soon(google, isbn13)
         attempts.raise_if_all_failed()
         for record in [*isbndb_found, *(r for rs in google_found.values() for r in rs), *ol_found.values()]:
