@@ -51,7 +51,9 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: Port = 8787
     graceful_timeout: NonNegative = 10.0
-    keep_alive_timeout: Positive = 5.0
+    # Longer than the idle expiry of common clients and proxies (httpx 5 s, load balancers 60 s): when
+    # both sides give up on an idle connection at the same moment, a request sent on it is lost (0032).
+    keep_alive_timeout: Positive = 75.0
     max_body_bytes: AtLeastOne = 1024 * 1024
     trusted_proxies: list[str] = []
     cors_allowed_origins: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bookstrack.config import Config, RateLimitClass, load_config
@@ -28,6 +29,13 @@ def test_defaults_load_without_a_file_or_environment():
     assert "https://books.oooefam.net" in config.server.cors_allowed_origins
     assert config.rate_limit.classes == {"default": RateLimitClass(limit=10, window=60.0)}
     assert config.secrets.google_books_api_key is None
+
+
+def test_idle_connections_outlive_the_idle_expiry_of_common_clients_and_proxies():
+    # If both sides drop an idle connection at the same moment, a request sent on it is lost (decision 0032).
+    timeout = load_config(env={}).server.keep_alive_timeout
+    assert timeout > (httpx.Limits().keepalive_expiry or 0.0)  # httpx's own default pool (5 s)
+    assert timeout > 60.0  # a load balancer's usual idle timeout
 
 
 def test_the_repository_config_toml_loads_and_equals_the_defaults():
