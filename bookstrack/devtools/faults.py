@@ -11,8 +11,8 @@ overrides the global one. For each request ``decide`` returns what to do, in thi
 
 ``latency_ms`` (plus up to ``jitter_ms``, seeded) is how long after its arrival a request is answered (the
 answer is made meanwhile), slept on trio's clock, so under a ``MockClock`` it passes only when the test moves
-the clock; a hang starts after it. An injected 429 carries ``Retry-After``
-(``retry_after``, default 1); a 503 carries it when ``retry_after`` is set.
+the clock; a hang starts after it. An injected 429 carries ``Retry-After`` (``retry_after``, default 1); a 503
+carries it when ``retry_after`` is set.
 
 ``RequestLog`` counts every request the providers receive (control calls are not counted): by provider,
 by route (``"GET /isbn/{isbn}.json"``) and by path, keeps the recent ones (time, query, headers, status)
