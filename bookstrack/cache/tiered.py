@@ -266,6 +266,12 @@ class TieredCache:
                 return self._answer(found, type)
             # we joined a lookup-only flight (``get``) that found nothing: now load
 
+    def peek(self, key: str, *, type: Any) -> CacheResult[Any] | None:
+        """The value of ``key`` if memory holds it, else None, without waiting for anything: for callers
+        with a fast path when everything they need is in memory. Counts a memory hit; a miss is counted by
+        the lookup the caller makes next."""
+        return self._from_memory(key, type, count_miss=False)
+
     async def get(self, key: str, *, type: Any) -> CacheResult[Any] | None:
         """The cached value of ``key`` (memory, KV or cold, rehydrating), or None; never loads (but
         waits for a load already in flight)."""
@@ -380,10 +386,11 @@ class TieredCache:
         self.memory.delete(key)
         await self.kv.delete(key)
 
-    def _from_memory(self, key: str, type: Any) -> CacheResult[Any] | None:
+    def _from_memory(self, key: str, type: Any, *, count_miss: bool = True) -> CacheResult[Any] | None:
         entry = self.memory.get(key)
         if entry is None:
-            self._requests[("memory", "miss")].inc()
+            if count_miss:
+                self._requests[("memory", "miss")].inc()
             return None
         try:
             value = self._decode(entry.data, entry.negative, type)

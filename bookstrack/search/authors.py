@@ -172,7 +172,17 @@ class AuthorEnricher:
             except Exception:
                 log.exception("author lookup for %r failed", name)
 
-        wanted = [(i, a.name) for i, a in enumerate(authors) if self.wanted(a)]
+        wanted = []
+        for index, author in enumerate(authors):
+            if not self.wanted(author):
+                continue
+            # Facts already in memory are applied at once: on a cached search that is every author, and
+            # then no task, nursery or deadline is set up per request.
+            hit = self._cache.peek(cache_key("wikidata:author", name=author_key(author.name)), type=AuthorFacts)
+            if hit is not None:
+                found[index] = hit.value
+            else:
+                wanted.append((index, author.name))
         if wanted:
             with trio.move_on_after(self.deadline):
                 async with trio.open_nursery() as nursery:

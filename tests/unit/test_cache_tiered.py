@@ -386,6 +386,20 @@ async def test_put_many_stores_every_entry_in_one_kv_write(cache, executor, mock
         await cache.put_many([("d", Book("D"), 0)])
 
 
+async def test_peek_answers_from_memory_only_and_counts_only_hits(cache, executor, metrics, mock_clock):
+    await cache.put_many([("memory", Book("Memory"), DAY), ("kv", Book("KV"), DAY), ("none", Negative(), 60)])
+    cache.memory.delete("kv")
+    misses = requests(metrics, "memory", "miss")
+    hits = requests(metrics, "memory", "hit")
+    assert cache.peek("memory", type=Book).value == Book("Memory")
+    assert cache.peek("none", type=Book).negative
+    assert cache.peek("kv", type=Book) is None  # in KV only: peek never waits for a read
+    assert cache.peek("absent", type=Book) is None
+    assert requests(metrics, "memory", "hit") == hits + 2
+    assert requests(metrics, "memory", "miss") == misses  # the lookup that follows a peek counts it
+    assert (await cache.get("kv", type=Book)).source == "kv"
+
+
 async def test_get_many_reads_each_tier_once_for_all_keys(cache, executor, metrics, mock_clock):
     await lookup(cache, Loader(Book("Archived")), key="cold", ttl=90 * DAY)
     await cache.flush()
