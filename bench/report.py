@@ -48,7 +48,7 @@ def run(*, quick: bool = False, connections: int = 16) -> dict[str, Any]:
     search_args = {"rounds": 2, "duration": 2.0, "batch_runs": 3} if quick else {}
     results["search"] = search.run(connections=connections, log=_progress, **search_args)
     _progress("jobs and progress WebSockets against the fake upstream ...")
-    results["jobs"] = jobs.run(log=_progress, **({"memory_jobs": 2000} if quick else {}))
+    results["jobs"] = jobs.run(log=_progress, **({"memory_jobs": 2000} if quick else {"fanout_rounds": 2}))
     _progress("imports: the export parsers, then whole imports against the fake upstream ...")
     results["imports"] = imports.run(log=_progress, **({"repeats": 2, "workers": (10,)} if quick else {}))
     results["elapsed_s"] = round(time.monotonic() - started, 1)
