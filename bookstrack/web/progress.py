@@ -181,15 +181,8 @@ class _Connection:
             await self._handle(kind)
 
     async def _write(self, subscriber: Subscriber) -> None:
-        send = self.ws.send
         async for event in subscriber.receive:
-            # ``_deliver`` inlined: this loop runs once per frame per subscriber, and each coroutine layer
-            # costs about a microsecond there.
-            self.seq = max(self.seq, event.seq)
-            if not self.closed:
-                await send(event.text)
-            if event.close is not None:
-                await self._close(*event.close)
+            if await self._deliver(event):
                 return
         # The actor closed our queue without a terminal event: we fell behind, or the job was deleted.
         if subscriber.lagging:
