@@ -2,6 +2,11 @@
 
 ``python -m bench.bare_broadcast --port P [--config bench/bench.toml] [--queue 256]``
 
+``/ws?...&frames=PATH`` sends the frames listed in that JSON file (texts, the last one terminal) instead of
+K + 1 padded ones, each re-stamped with the broadcast's epoch ms: ``bench.jobs`` passes the frames one of
+our subscribers received, so both servers send the same texts (what a frame costs to send depends on its
+characters: wsproto encodes a non-ASCII str to UTF-8 some fifty times slower than an ASCII one).
+
 The same stack as ours (``quart_trio.QuartTrio`` served by Hypercorn's trio worker with
 ``bookstrack.server.hypercorn_config`` on the same config, and ``bookstrack serve``'s interpreter tuning
 ``SERVER_TUNING``: the collector frozen once up, its thresholds, the GIL switch interval) and the same shape
@@ -22,6 +27,8 @@ stderr once bound; SIGINT or SIGTERM stops it. ``GET /health`` answers 200 (for 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +45,7 @@ __all__ = ["create_broadcast_app", "progress_frame", "main"]
 
 DEFAULT_CONFIG = Path(__file__).with_name("bench.toml")
 CLOSE_COMPLETED = (1000, "Job completed")
+_TIMESTAMP = re.compile(r'"timestamp":\d+')  # the envelope's, the first in a frame
 CLOSE_LAGGING = (1013, "Subscriber lagging: reconnect to catch up")
 
 
@@ -57,12 +65,27 @@ def progress_frame(round_id: str, timestamp_ms: int, seq: int, size: int) -> byt
 
 
 class _Round:
-    __slots__ = ("expected", "frames", "size", "final", "queues", "started")
+    __slots__ = ("expected", "frames", "size", "final", "frames_file", "queues", "started")
 
-    def __init__(self, expected: int, frames: int, size: int, final: int) -> None:
+    def __init__(self, expected: int, frames: int, size: int, final: int, frames_file: str | None = None) -> None:
         self.expected, self.frames, self.size, self.final = expected, frames, size, final
-        self.queues: list[trio.MemorySendChannel[tuple[bytes, bool]]] = []
+        self.frames_file = frames_file  # a JSON list of frames to send as they are (re-stamped)
+        self.queues: list[trio.MemorySendChannel[tuple[str, bool]]] = []
         self.started = False
+
+    async def stamped(self, round_id: str) -> list[tuple[str, bool]]:
+        """Every frame of the round, stamped with the epoch ms now, each decoded once (as our job encodes
+        each event once); the last one ends the connection."""
+        given = None
+        if self.frames_file is not None:
+            given = json.loads(await trio.Path(self.frames_file).read_text(encoding="utf-8"))
+        now = int(time.time() * 1000)
+        if given is not None:
+            texts = [_TIMESTAMP.sub(f'"timestamp":{now}', t, count=1) for t in given]
+        else:
+            texts = [progress_frame(round_id, now, i + 1, self.size).decode() for i in range(self.frames)]
+            texts.append(_frame("job_complete", round_id, now, self.frames + 1, self.final).decode())
+        return [(t, i == len(texts) - 1) for i, t in enumerate(texts)]
 
 
 def create_broadcast_app(queue_size: int = 256) -> QuartTrio:
@@ -70,10 +93,7 @@ def create_broadcast_app(queue_size: int = 256) -> QuartTrio:
     rounds: dict[str, _Round] = {}
 
     async def broadcast(round_id: str, r: _Round) -> None:
-        now = int(time.time() * 1000)
-        frames = [(progress_frame(round_id, now, i + 1, r.size), False) for i in range(r.frames)]
-        frames.append((_frame("job_complete", round_id, now, r.frames + 1, r.final), True))
-        for item in frames:
+        for item in await r.stamped(round_id):
             for q in list(r.queues):
                 try:
                     q.send_nowait(item)
@@ -99,19 +119,20 @@ def create_broadcast_app(queue_size: int = 256) -> QuartTrio:
         r = rounds.get(round_id)
         if r is None:
             r = rounds[round_id] = _Round(int(args.get("n", "1")), int(args.get("k", "100")),
-                                          int(args.get("size", "240")), int(args.get("final", "240")))
+                                          int(args.get("size", "240")), int(args.get("final", "240")),
+                                          args.get("frames"))
         await websocket.accept()
         await websocket.receive()  # the client's "ready"
         now = int(time.time() * 1000)
         await websocket.send(_frame("ready_ack", round_id, now, 0, 177).decode())
-        send, receive = trio.open_memory_channel[tuple[bytes, bool]](queue_size)
+        send, receive = trio.open_memory_channel[tuple[str, bool]](queue_size)
         r.queues.append(send)
         if len(r.queues) >= r.expected and not r.started:
             r.started = True
             app.nursery.start_soon(broadcast, round_id, r)
         async with receive:
-            async for data, final in receive:
-                await websocket.send(data.decode())
+            async for text, final in receive:
+                await websocket.send(text)
                 if final:
                     await websocket.close(*CLOSE_COMPLETED)
                     return

@@ -12,15 +12,15 @@ fake, placeholder keys, provider budgets and the ``default`` rate-limit class ra
    the delay from each live event's creation (its ``timestamp``) to its arrival p50/p99, and how many
    jobs' terminal frames reached their client (must be all).
 2. **Fan-out.** One job of 100 books watched by N = 200 and N = 1,000 subscribers, against
-   ``bench.bare_broadcast`` (a bare Quart-trio/Hypercorn app whose broadcaster puts the same number of
-   frames, of the same sizes, into one bounded queue per connection, drained by a writer task per
-   connection), interleaved in the same run. Our job is held back until every subscriber is in: its
-   server runs one worker per job, its first book is an ISBN the fake upstream does not know, asked while
-   the fake hangs every request (``POST /_control {"timeout": true}``), and the other 99 are cached; once
-   all N sockets have their ``ready_ack`` the hang is released. The subscribers are plain non-blocking
-   sockets in one ``selectors`` loop in this process (much cheaper per frame than the servers). Frames/s
-   = frames received by all clients / (first event's timestamp -> last frame received). Each round runs
-   1,000 / N pairs (ours, bare; the order alternating), so both N measure about 100,000 frames, after one
+   ``bench.bare_broadcast`` (a bare Quart-trio/Hypercorn app whose broadcaster puts the frames one of our
+   subscribers received, the same texts re-stamped, into one bounded queue per connection, drained by a
+   writer task per connection), interleaved in the same run. Our job is held back until every subscriber is
+   in: its server runs one worker per job, its first book is an ISBN the fake upstream does not know, asked
+   while the fake hangs every request (``POST /_control {"timeout": true}``), and the other 99 are cached;
+   once all N sockets have their ``ready_ack`` the hang is released. The subscribers are plain non-blocking
+   sockets in one ``selectors`` loop in this process (much cheaper per frame than the servers). Frames/s =
+   frames received by all clients / (first event's timestamp -> last frame received). Each round runs 1,000
+   / N pairs (ours, bare; the order alternating), so both N measure about 100,000 frames, after one
    uncounted warm-up pair; the medians of ours and of bare over all runs are compared. Target: ours / bare
    >= 0.90.
 3. **Memory.** A fresh server, warmed up (2,000 one-book jobs, passivated), then 10,000 jobs of
@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bench import health, search
 from bench.health import HOST, ROOT, Server
@@ -194,7 +195,7 @@ _TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
 class _Conn:
     __slots__ = ("sock", "path", "state", "buf", "fragments", "connected_ms", "ready_ack", "progress",
                  "terminal", "close_code", "close_reason", "frames", "delays", "first_ts", "last_recv",
-                 "sizes", "terminal_size", "error")
+                 "sizes", "terminal_size", "error", "kept")
 
     def __init__(self, path: str) -> None:
         self.sock: socket.socket | None = None
@@ -215,6 +216,7 @@ class _Conn:
         self.sizes: list[int] = []
         self.terminal_size = 0
         self.error: str | None = None
+        self.kept: list[bytes] | None = None  # every frame's payload, when asked to keep them
 
 
 class WsFleet:
@@ -353,6 +355,8 @@ class WsFleet:
             return
         conn.frames += 1
         conn.last_recv = now
+        if conn.kept is not None:
+            conn.kept.append(bytes(payload))
         match = _TIMESTAMP.search(payload, 0, 600)
         if match:
             ts = int(match.group(1))
@@ -616,7 +620,9 @@ def _job_seconds(port: int, job_id: str, books: list[dict[str, str]], timeout: f
 
 
 def _fanout_ours(server: Server, fake: Client, http: Client, n: int, label: str, books: list[dict[str, str]],
-                 log: Log) -> dict[str, Any]:
+                 log: Log, frames_out: Path | None = None) -> dict[str, Any]:
+    """One job watched by ``n`` subscribers; with ``frames_out``, the frames one subscriber received are
+    written there (a JSON list of texts) for the bare app to send the same."""
     job_id = f"fanout-{label}"
     fake.request("POST", "/_control", {"timeout": True})  # every upstream request hangs until released
     try:
@@ -625,6 +631,8 @@ def _fanout_ours(server: Server, fake: Client, http: Client, n: int, label: str,
             raise RuntimeError(f"POST /v1/enrichment/batch answered {status}: {body}")
         token = body["data"]["token"]
         fleet = WsFleet(server.port, [f"/ws/progress?jobId={job_id}&token={token}"] * n)
+        if frames_out is not None:
+            fleet.conns[0].kept = []
         try:
             t0 = time.perf_counter()
             fleet.poll(fleet.all_ready, 60)
@@ -638,6 +646,8 @@ def _fanout_ours(server: Server, fake: Client, http: Client, n: int, label: str,
         t_end = time.time()
         server_cpu, client_cpu = server.cpu_seconds() - cpu0, time.process_time() - own0
         out = _fleet_figures(fleet, t_drain0, len(books))
+        if frames_out is not None:
+            frames_out.write_text(json.dumps([f.decode() for f in fleet.conns[0].kept or []]), encoding="utf-8")
         fleet.close()
     finally:
         fake.request("POST", "/_control", {"timeout": False})
@@ -650,8 +660,9 @@ def _fanout_ours(server: Server, fake: Client, http: Client, n: int, label: str,
     return out
 
 
-def _fanout_bare(bare: Server, n: int, label: str, frames: int, size: int, final: int, log: Log) -> dict[str, Any]:
-    path = f"/ws?round={label}&n={n}&k={frames}&size={size}&final={final}"
+def _fanout_bare(bare: Server, n: int, label: str, frames_file: Path, log: Log) -> dict[str, Any]:
+    """The bare app broadcasting, to ``n`` subscribers, the frames one of ours received (re-stamped)."""
+    path = f"/ws?round={label}&n={n}&frames={quote(str(frames_file))}"
     fleet = WsFleet(bare.port, [path] * n)
     cpu0, own0, t0 = bare.cpu_seconds(), time.process_time(), time.time()
     fleet.poll(fleet.all_ready, 60)
@@ -659,7 +670,7 @@ def _fanout_bare(bare: Server, n: int, label: str, frames: int, size: int, final
     fleet.poll(fleet.all_closed, 120)  # the broadcast starts once the N-th subscriber is in
     t_end = time.time()
     server_cpu, client_cpu = bare.cpu_seconds() - cpu0, time.process_time() - own0
-    out = _fleet_figures(fleet, t0, frames)
+    out = _fleet_figures(fleet, t0, FANOUT_BOOKS)
     fleet.close()
     # CPU shares over the broadcast itself (from its first frame on), approximated by the whole exchange
     busy = max(1e-9, t_end - t0)
@@ -677,24 +688,26 @@ def _repeats(n: int) -> int:
 
 
 def _fanout_pair(server: Server, bare: Server, fake: Client, http: Client, n: int, r: int, rep: int,
-                 cached: list[str], titles: dict[str, str], sizes: dict[int, tuple[int, int]],
+                 cached: list[str], titles: dict[str, str], frames: dict[int, Path], tmp: Path,
                  log: Log) -> list[dict[str, Any]]:
-    """One run of ours and one of the bare app with ``n`` subscribers, the order alternating."""
+    """One run of ours and one of the bare app with ``n`` subscribers, the order alternating. The bare app
+    sends the frames of our first run with ``n`` subscribers, as they were (``frames``: their files)."""
     blocker = _isbn13(f"97999{r:02d}{rep:02d}{n // 100:03d}")  # unknown to the fake: asked upstream
     books = [{"title": f"Held back {r}-{rep}-{n}", "isbn": blocker}] + [{"title": titles[i], "isbn": i} for i in cached]
     runs: list[dict[str, Any]] = []
     for who in ("ours", "bare") if (r + rep) % 2 == 0 else ("bare", "ours"):
         label = f"r{r}-{rep}-n{n}"
-        if who == "bare" and n not in sizes:  # the bare app needs our frame sizes: ours first
-            sized = _fanout_ours(server, fake, http, n, label + "-sizes", books, log)
-            sizes[n] = (sized["progress_frame_bytes"], sized["terminal_frame_bytes"])
-            runs.append({"who": "ours", "n": n, "round": r, **sized})
+        keep = tmp / f"frames-{n}.json" if n not in frames else None
+        if who == "bare" and keep is not None:  # the bare app needs our frames: ours first
+            runs.append({"who": "ours", "n": n, "round": r,
+                         **_fanout_ours(server, fake, http, n, label + "-frames", books, log, keep)})
+            frames[n], keep = keep, None
         if who == "ours":
-            result = _fanout_ours(server, fake, http, n, label, books, log)
-            sizes.setdefault(n, (result["progress_frame_bytes"], result["terminal_frame_bytes"]))
+            result = _fanout_ours(server, fake, http, n, label, books, log, keep)
+            if keep is not None:
+                frames[n] = keep
         else:
-            size, final = sizes[n]
-            result = _fanout_bare(bare, n, label, FANOUT_BOOKS, size, final, log)
+            result = _fanout_bare(bare, n, label, frames[n], log)
         runs.append({"who": who, "n": n, "round": r, **result})
     return runs
 
@@ -730,15 +743,15 @@ def run_fanout(tmp: Path, fake: Client, fake_port: int, started: list[Server], r
         warm_books = [{"title": titles[i], "isbn": i} for i in cached]
         warm_job = [_job_seconds(server.port, f"fanout-warm-{k}", warm_books) for k in range(2)]
         runs: list[dict[str, Any]] = []
-        sizes: dict[int, tuple[int, int]] = {}
+        frames: dict[int, Path] = {}
         order = list(FANOUT_SUBSCRIBERS)
         # One pair first, not counted: a process's first fan-out pays first-use costs (it ran about a third
         # slower than the next ones, in ours and in the bare app alike).
-        warmup = _fanout_pair(server, bare, fake, http, min(order), rounds, 0, cached, titles, sizes, log)
+        warmup = _fanout_pair(server, bare, fake, http, min(order), rounds, 0, cached, titles, frames, tmp, log)
         for r in range(rounds):
             for n in order if r % 2 == 0 else order[::-1]:
                 for rep in range(_repeats(n)):
-                    runs += _fanout_pair(server, bare, fake, http, n, r, rep, cached, titles, sizes, log)
+                    runs += _fanout_pair(server, bare, fake, http, n, r, rep, cached, titles, frames, tmp, log)
     finally:
         http.close()
         _stop(bare, started)
@@ -1007,7 +1020,7 @@ def format_results(results: dict[str, Any]) -> str:
     if ours_runs:
         x = ours_runs[0]
         lines.append(f"   frame sizes: job_progress ~{x['progress_frame_bytes']} B, job_complete"
-                     f" {x['terminal_frame_bytes']} B (the bare app sends the same sizes; {x['bytes_mib']} MiB per"
+                     f" {x['terminal_frame_bytes']} B (the bare app sends the same frames; {x['bytes_mib']} MiB per"
                      f" run at N={x['n']}); frames counted: job_progress + the terminal frame")
         lines.append(f"   ours: subscribers connected in {', '.join(str(r['connect_s']) for r in ours_runs)} s; frames"
                      f" before the release: {', '.join(str(r['frames_before_release']) for r in ours_runs)}")
