@@ -301,11 +301,15 @@ def dedupe_by_isbn(records: Sequence[BookRecord]) -> list[BookRecord]:
     return kept
 
 
-def split_records(records: Sequence[BookRecord]) -> tuple[list[WorkDTO], list[EditionDTO], list[AuthorDTO]]:
+def split_records(
+    records: Sequence[BookRecord], *, merged: bool = False
+) -> tuple[list[WorkDTO], list[EditionDTO], list[AuthorDTO]]:
     """``(works, editions, authors)`` for a search response: ``works[i]`` and ``editions[i]`` come from
-    ``records[i]``; authors of every record, merged and de-duplicated by name."""
-    return (
-        [r.work for r in records],
-        [r.edition for r in records],
-        merge_authors(a for r in records for a in r.authors),
+    ``records[i]``; authors of every record, merged and de-duplicated by name. ``merged``: the records come
+    from ``merge_records``, whose authors are already merged, so one record's are taken as they are
+    (merging is idempotent; an ISBN lookup answers one record on every cached request)."""
+    authors = (
+        list(records[0].authors) if merged and len(records) == 1
+        else merge_authors(a for r in records for a in r.authors)
     )
+    return [r.work for r in records], [r.edition for r in records], authors

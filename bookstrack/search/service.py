@@ -33,7 +33,14 @@ from bookstrack.books.dto import AuthorDTO, BookRecord, DataProvider, EditionDTO
 from bookstrack.books.isbn import canonical_isbn, clean_isbn, isbn_key
 from bookstrack.books.keys import author_key, fold, title_key
 from bookstrack.books.matching import similarity
-from bookstrack.books.merge import dedupe_by_isbn, merge_by_isbn, merge_records, record_isbn_keys, split_records
+from bookstrack.books.merge import (
+    dedupe_by_isbn,
+    merge_authors,
+    merge_by_isbn,
+    merge_records,
+    record_isbn_keys,
+    split_records,
+)
 from bookstrack.books.normalize.google_books import normalize_volumes
 from bookstrack.books.normalize.isbndb import normalize_book_response, normalize_books
 from bookstrack.books.normalize.openlibrary import normalize_books_api, normalize_search
@@ -205,8 +212,8 @@ class SearchService:
             return uncached.payload, False
         return result.value, result.cached
 
-    async def _respond(self, payload: SearchPayload, cached: bool) -> SearchResult:
-        works, editions, authors = split_records(payload.records)
+    async def _respond(self, payload: SearchPayload, cached: bool, *, merged: bool = False) -> SearchResult:
+        works, editions, authors = split_records(payload.records, merged=merged)
         authors = await self.authors.enrich(authors)
         return SearchResult(SearchResponse(works, editions, authors), payload.provider, cached)
 
@@ -268,7 +275,7 @@ class SearchService:
             cache_key("v1:isbn", isbn=isbn13), lambda: self.load_isbn(isbn13, asked), SearchPayload,
             self.config.cache.isbn_ttl,
         )
-        return await self._respond(payload, cached)
+        return await self._respond(payload, cached, merged=True)  # load_isbn and the batch merge each record
 
     async def load_isbn(
         self, isbn13: str, asked: str, providers: Sequence[str] = ("isbndb", "google_books", "openlibrary")
@@ -301,7 +308,10 @@ class SearchService:
                 nursery.start_soon(tasks[name])
         records = [r for name in providers for r in found.get(name, [])]
         matching = [r for r in records if isbn13 in record_isbn_keys(r)]
-        records = [merge_records(matching)] if matching else merge_by_isbn(records)
+        if matching:
+            records = [merge_records(matching)]
+        else:  # authors merged in every record, as merge_records does, so _respond may take them as they are
+            records = [msgspec.structs.replace(r, authors=merge_authors(r.authors)) for r in merge_by_isbn(records)]
         return attempts.settle(SearchPayload(records, _provider_name(records)), not records)
 
     # -- editions ----------------------------------------------------------------------------------

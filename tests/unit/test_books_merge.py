@@ -253,3 +253,10 @@ def test_dedupe_keeps_a_subsequence_in_order(recs: list[BookRecord]) -> None:
     assert positions == sorted(positions)
     keys = [set(record_isbn_keys(r)) for r in result]
     assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+
+
+@given(st.lists(records(), min_size=1, max_size=5))
+def test_a_merged_record_splits_alike_with_or_without_merging_its_authors_again(recs: list[BookRecord]) -> None:
+    # ``split_records(merged=True)`` takes one merged record's authors as they are (the cached ISBN path).
+    merged = [merge_records(recs)]
+    assert split_records(merged, merged=True) == split_records(merged)
