@@ -697,8 +697,8 @@ def _fanout_pair(server: Server, bare: Server, fake: Client, http: Client, n: in
     runs: list[dict[str, Any]] = []
     for who in ("ours", "bare") if (r + rep) % 2 == 0 else ("bare", "ours"):
         label = f"r{r}-{rep}-n{n}"
-        keep = tmp / f"frames-{n}.json" if n not in frames else None
-        if who == "bare" and keep is not None:  # the bare app needs our frames: ours first
+        keep = None if n in frames else tmp / f"frames-{n}.json"  # our first run with n keeps its frames
+        if who == "bare" and keep is not None:  # the bare app needs our frames: one run of ours first
             runs.append({"who": "ours", "n": n, "round": r,
                          **_fanout_ours(server, fake, http, n, label + "-frames", books, log, keep)})
             frames[n], keep = keep, None

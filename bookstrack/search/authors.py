@@ -114,6 +114,11 @@ def facts_from_entity(entity: dict[str, Any], country_label: str | None) -> Auth
     )
 
 
+def _facts_key(name: str) -> str:
+    """The cache key of an author's Wikidata facts."""
+    return cache_key("wikidata:author", name=author_key(name))
+
+
 def _entities(answer: Any) -> dict[str, Any]:
     entities = answer.get("entities") if isinstance(answer, dict) else None
     return entities if isinstance(entities, dict) else {}
@@ -136,7 +141,7 @@ class AuthorEnricher:
     async def lookup(self, name: str) -> AuthorFacts:
         """The facts for ``name`` (cached); transient failures raise ``ProviderError``."""
         result = await self._cache.get_or_load(
-            cache_key("wikidata:author", name=author_key(name)),
+            _facts_key(name),
             lambda: self._load(name), type=AuthorFacts, ttl=self._ttl, negative_ttl=self._negative_ttl,
         )
         return result.value
@@ -178,7 +183,7 @@ class AuthorEnricher:
                 continue
             # Facts already in memory are applied at once: on a cached search that is every author, and
             # then no task, nursery or deadline is set up per request.
-            hit = self._cache.peek(cache_key("wikidata:author", name=author_key(author.name)), type=AuthorFacts)
+            hit = self._cache.peek(_facts_key(author.name), type=AuthorFacts)
             if hit is not None:
                 found[index] = hit.value
             else:
@@ -194,7 +199,7 @@ class AuthorEnricher:
         """``authors`` with the facts already cached (one read of the tiers for all of them), without
         waiting for Wikidata: the lookups of the others start in the background (cache flights, so they
         outlive this call) and later responses carry them. Lookups already in flight are not waited for."""
-        wanted = {i: cache_key("wikidata:author", name=author_key(a.name)) for i, a in enumerate(authors)
+        wanted = {i: _facts_key(a.name) for i, a in enumerate(authors)
                   if self.wanted(a)}
         if not wanted:
             return list(authors)
