@@ -23,9 +23,9 @@ fake, placeholder keys, provider budgets and the ``default`` rate-limit class ra
    / N pairs (ours, bare; the order alternating), so both N measure about 100,000 frames, after one
    uncounted warm-up pair; the medians of ours and of bare over all runs are compared. Target: ours / bare
    >= 0.90.
-3. **Memory.** A fresh server, warmed up (2,000 one-book jobs, passivated), then 10,000 jobs of
+3. **Memory.** A fresh server, warmed up (5,000 one-book jobs, passivated), then 10,000 jobs of
    one cached book each (50 at a time, no WebSockets); a sample is polled until ``complete``, then the
-   benchmark waits for passivation (>= 10 s after the last message to any job). Resident memory
+   benchmark waits for passivation (ended jobs' idle timeout + 5 s after the last message to any job). Resident memory
    (``VmRSS``) before and after. Target: flat (<= 1 MiB per 1,000 jobs).
 
 Every process is terminated (SIGTERM, then SIGKILL) when the benchmark ends, also on error or Ctrl-C.
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from actors.job import ENDED_IDLE_TIMEOUT
 from bench import health, search
 from bench.health import HOST, ROOT, Server
 from bench.search import Client, FakeUpstreamServer
@@ -65,9 +66,9 @@ BOOKS_PER_JOB = 10
 FANOUT_BOOKS = 100  # the batch route's limit
 FANOUT_SUBSCRIBERS = (200, 1000)
 MEMORY_JOBS = 10_000
-MEMORY_WARMUP_JOBS = 2000  # the same load first, so that the allocator reaches its working set
+MEMORY_WARMUP_JOBS = 5_000  # the same load first, until the allocator has reached its working set
 MEMORY_CONCURRENCY = 50
-PASSIVATION_WAIT = 11.0  # ended jobs passivate ~5 s after their last message
+PASSIVATION_WAIT = ENDED_IDLE_TIMEOUT + 5.0  # ended jobs passivate this long after their last message
 RATIO_TARGET = 0.90
 FLAT_MIB_PER_1000 = 1.0
 

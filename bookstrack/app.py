@@ -56,6 +56,7 @@ from bookstrack.web.envelope import Family, error_response
 from bookstrack.web.middleware import FrontDoor
 from bookstrack.web.rate_limits import RateLimitGuard
 from bookstrack.web.routing import RouteSpec, RouteTable, install
+from bookstrack.web.url_map import StaticAnswerMap
 
 __all__ = ["BooksTrackApp", "Services", "create_app", "ROUTE_TABLES"]
 
@@ -171,6 +172,7 @@ class Services:
 
 
 class BooksTrackApp(QuartTrio):
+    url_map_class = StaticAnswerMap  # no reference cycle per request on the common paths (0033)
     services: Services
     route_specs: list[RouteSpec]
     startup_error: BaseException | None = None  # why the lifespan failed to start (the CLI reports it)

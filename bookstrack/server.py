@@ -2,7 +2,8 @@
 
 Owns the translation of ``[server]`` config into Hypercorn settings and the shutdown sequence: on the
 first signal, stop accepting, let in-flight requests finish (up to ``graceful_timeout``), then run the
-app's lifespan shutdown, which stops the actors and closes the database after its last commit.
+app's lifespan shutdown, which stops the actors and closes the database after its last commit. Serving
+installs ``tcp_connection.ClosingTCPServer`` as Hypercorn's per-connection handler (decision 0033).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from bookstrack import tcp_connection
 from bookstrack.app import BooksTrackApp
 from bookstrack.config import Config
 
@@ -87,6 +89,7 @@ async def serve(
     receives the bound URLs, so ``await nursery.start(serve, ...)`` learns an ephemeral port.
 
     ``tuning`` (the CLI passes ``SERVER_TUNING``) is applied once the server is bound and started."""
+    tcp_connection.install()
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(
             partial(
