@@ -13,6 +13,7 @@ from actors.runtime import Ref as Ref
 from actors.runtime import UnknownMessageError as UnknownMessageError
 from actors.runtime import handler as handler
 from actors.sqlite import ExecutorClosedError as ExecutorClosedError
+from actors.sqlite import ExecutorDiedError as ExecutorDiedError
 from actors.sqlite import SqliteExecutor as SqliteExecutor
 from actors.storage import ActorStorage as ActorStorage
 from actors.storage import MemoryStorage as MemoryStorage
@@ -27,6 +28,7 @@ __all__ = [
     "Alarm",
     "Clock",
     "ExecutorClosedError",
+    "ExecutorDiedError",
     "MemoryStorage",
     "Ref",
     "SqliteExecutor",

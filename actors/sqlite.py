@@ -4,7 +4,8 @@ Owns every ``sqlite3`` call the process makes. Trio tasks hand it functions of a
 as they come, writes that arrive while the thread is busy are folded into one transaction (each inside
 its own savepoint, so one failing write fails alone), and each caller is woken only after the
 transaction holding its write has committed. That is the "output gate": a caller that gets an answer
-knows its data is on disk.
+knows its data is on disk. If the thread itself dies of an unexpected error, that error is logged and
+every waiting, queued and later call fails with ``ExecutorDiedError`` instead of hanging.
 
 Why not aiosqlite: it resolves results on asyncio futures and does not run under trio, and bridging it
 through trio-asyncio measured about 2x slower than this (docs/decisions/0002). It must not be used for
@@ -13,6 +14,7 @@ long-running queries: there is one thread, and everything behind it waits.
 
 from __future__ import annotations
 
+import logging
 import queue
 import sqlite3
 import threading
@@ -23,15 +25,24 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
-__all__ = ["SqliteExecutor", "ExecutorClosedError"]
+__all__ = ["SqliteExecutor", "ExecutorClosedError", "ExecutorDiedError"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("actors.sqlite")
 
 _CLOSE = object()
 
 
 class ExecutorClosedError(RuntimeError):
     """The executor was closed (or never started) when a call was made."""
+
+
+class ExecutorDiedError(ExecutorClosedError):
+    """The executor's thread died of an unexpected error; the error is the ``__cause__``.
+
+    A subclass of ``ExecutorClosedError`` so that code handling a closed executor handles a dead one too.
+    """
 
 
 @dataclass(slots=True)
@@ -41,6 +52,7 @@ class _Job:
     task: Any
     token: trio.lowlevel.TrioToken
     result: outcome.Outcome | None = field(default=None)
+    woken: bool = False  # set by _wake: a dying thread fails only the jobs of its batch not yet woken
 
 
 class SqliteExecutor:
@@ -59,6 +71,9 @@ class SqliteExecutor:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # The error the thread died of, set by the thread before it fails the queued jobs. Read without a
+        # lock: a plain attribute read is atomic, and _submit re-checks it after queueing (see there).
+        self._death: BaseException | None = None
         self.transactions = 0  # committed write transactions (group-commit tests and metrics read it)
         self.writes = 0
 
@@ -86,12 +101,15 @@ class SqliteExecutor:
             raise failure[0]
 
     async def close(self) -> None:
-        """Finish queued work, close the connection and join the thread."""
+        """Finish queued work, close the connection and join the thread (at once if it has died)."""
         if self._thread is None or self._closed:
             self._closed = True
             return
         self._closed = True
-        self._queue.put(_CLOSE)
+        if self._death is None:
+            # A dead thread reads no queue, so joining it is enough. A _CLOSE put while it dies is
+            # dropped by its drain or left in the dead queue: harmless either way.
+            self._queue.put(_CLOSE)
         await trio.to_thread.run_sync(self._thread.join)
 
     # -- calls -----------------------------------------------------------------------------------
@@ -107,8 +125,16 @@ class SqliteExecutor:
     async def _submit(self, fn: Callable[[sqlite3.Connection], Any], *, write: bool) -> Any:
         if self._closed or self._thread is None:
             raise ExecutorClosedError(f"the SQLite executor for {self.path!r} is not running")
+        if self._death is not None:
+            raise self._died_error()
         job = _Job(fn, write, trio.lowlevel.current_task(), trio.lowlevel.current_trio_token())
         self._queue.put(job)
+        if self._death is not None:
+            # The thread died between the check above and the put, and may have finished failing the
+            # queue before our job reached it. Fail what is queued from here too: each job is taken off
+            # the queue by exactly one drainer (this task or the thread), which wakes it once. Our own
+            # wake-up runs only once this task parks below, so it cannot be missed.
+            self._fail_queued()
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             # The statement may already be running: it cannot be withdrawn, so the caller waits for it
@@ -136,6 +162,7 @@ class SqliteExecutor:
             opened(exc)
             return
         opened(None)
+        batch: list[Any] = []  # the jobs in hand, for the death handler below
         try:
             while True:
                 first = self._queue.get()
@@ -156,10 +183,46 @@ class SqliteExecutor:
                 for job in jobs:
                     self._wake(job)
                 if closing:
-                    self._drain_after_close()
+                    self._fail_queued(lambda: ExecutorClosedError(f"the SQLite executor for {self.path!r} closed"))
                     return
+        except BaseException as exc:  # not a job's error (those are captured): the loop itself broke
+            self._die(exc, [job for job in batch if job is not _CLOSE])
         finally:
             conn.close()
+
+    def _die(self, exc: BaseException, batch: list[_Job]) -> None:
+        """Fail every call the dead thread would otherwise leave hanging, and say why once."""
+        # Mark the executor dead before draining: a _submit that queues after our drain then sees the
+        # mark and drains the queue itself (see _submit), so no job is left behind.
+        self._death = exc
+        log.error("the SQLite executor for %r died; every call to it now fails", self.path, exc_info=exc)
+        for job in batch:
+            if not job.woken:  # a job woken with its result before the failure keeps it
+                job.result = outcome.Error(self._died_error())
+                self._wake(job)
+        self._fail_queued()
+
+    def _died_error(self) -> ExecutorDiedError:
+        # A new instance per caller: one exception object raised in several tasks would collect all
+        # their tracebacks.
+        death = self._death
+        error = ExecutorDiedError(
+            f"the SQLite executor for {self.path!r} died of {type(death).__name__}: {death}; see its log"
+        )
+        error.__cause__ = death
+        return error
+
+    def _fail_queued(self, error: Callable[[], BaseException] | None = None) -> None:
+        """Wake every queued job with ``error()`` (default: the death's error)."""
+        error = error or self._died_error
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not _CLOSE:
+                job.result = outcome.Error(error())
+                self._wake(job)
 
     def _run_writes(self, conn: sqlite3.Connection, writes: list[_Job]) -> None:
         try:
@@ -179,16 +242,6 @@ class SqliteExecutor:
             for job in writes:
                 job.result = outcome.Error(exc)
 
-    def _drain_after_close(self) -> None:
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if job is not _CLOSE:
-                job.result = outcome.Error(ExecutorClosedError(f"the SQLite executor for {self.path!r} closed"))
-                self._wake(job)
-
     @staticmethod
     def _wake(job: _Job) -> None:
         assert job.result is not None
@@ -196,3 +249,4 @@ class SqliteExecutor:
             job.token.run_sync_soon(trio.lowlevel.reschedule, job.task, job.result)
         except trio.RunFinishedError:
             pass
+        job.woken = True
