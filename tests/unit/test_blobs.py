@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -127,6 +128,47 @@ async def test_a_blob_without_its_metadata_is_still_readable(tmp_path):
     got = await store.get("dropped-in.bin")
     assert (got.data, got.content_type) == (b"raw", "application/octet-stream")
     assert got.etag == (await store.put("other", b"raw")).etag
+
+
+@pytest.mark.parametrize("new", [b"\x89PNG samelen", b"\x89PNG different length"], ids=["same-size", "new-size"])
+async def test_a_sidecar_left_by_an_older_write_is_not_believed(tmp_path, caplog, new):
+    # A crash between put's two renames: the new data landed, the old sidecar stayed. Same-size bytes
+    # show that the ETag check, not only the size, catches it.
+    store = FilesystemBlobStore(tmp_path)
+    old = await store.put("covers/k.jpg", b"\xff\xd8jpeg bytes", "image/jpeg")
+    (tmp_path / "covers" / "k.jpg").write_bytes(new)
+    with caplog.at_level(logging.WARNING, logger="bookstrack.store.blobs"):
+        got = await store.get("covers/k.jpg")
+    assert got.data == new
+    assert got.etag == (await MemoryBlobStore().put("x", new)).etag != old.etag
+    assert got.content_type == "application/octet-stream"
+    warnings = [r for r in caplog.records if r.name == "bookstrack.store.blobs" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "covers/k.jpg" in warnings[0].getMessage()
+
+
+async def test_a_consistent_sidecar_gives_the_stored_type_and_etag_without_warning(tmp_path, caplog):
+    store = FilesystemBlobStore(tmp_path)
+    put = await store.put("covers/k.jpg", b"\xff\xd8jpeg bytes", "image/jpeg")
+    with caplog.at_level(logging.WARNING, logger="bookstrack.store.blobs"):
+        got = await FilesystemBlobStore(tmp_path).get("covers/k.jpg")
+    assert (got.content_type, got.etag) == ("image/jpeg", put.etag)
+    assert [r for r in caplog.records if r.name == "bookstrack.store.blobs"] == []
+
+
+async def test_an_orphan_sidecar_is_ignored_by_get_and_list(tmp_path):
+    # A crash inside delete, after the data went and before the sidecar did.
+    store = FilesystemBlobStore(tmp_path)
+    await store.put("covers/gone.jpg", b"x", "image/jpeg")
+    await store.put("covers/kept.jpg", b"y", "image/jpeg")
+    (tmp_path / "covers" / "gone.jpg").unlink()
+    assert (tmp_path / "covers" / "gone.jpg.meta.json").exists()
+    assert await store.get("covers/gone.jpg") is None
+    assert await store.list() == ["covers/kept.jpg"]
+    assert await store.list("covers/gone") == []
+    # The next put of the key replaces the orphan.
+    again = await store.put("covers/gone.jpg", b"zz", "image/png")
+    assert await store.get("covers/gone.jpg") == again
 
 
 async def test_writes_are_atomic_no_partial_or_temporary_files_remain(tmp_path):
