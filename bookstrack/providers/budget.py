@@ -63,6 +63,18 @@ class Budget:
         self._roll_day()
         return self._used
 
+    def usage(self) -> tuple[int, int]:
+        """``(UTC day number, slots taken that day)`` for the current day (what ``day_usage`` persists)."""
+        self._roll_day()
+        return self._day, self._used
+
+    def restore(self, day: int, used: int) -> None:
+        """Count ``used`` slots as already taken on UTC day ``day`` (epoch days) if that is today: a
+        restarted process must not hand out a day's quota twice. Never lowers the count."""
+        self._roll_day()
+        if day == self._day:
+            self._used = max(self._used, used)
+
     def paused_until(self) -> float:
         """The trio time until which the provider is paused (``-inf`` when it never was)."""
         return self._paused_until

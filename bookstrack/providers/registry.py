@@ -6,7 +6,8 @@ provider's probe, and one ``Upstream``; one ``SingleFlight`` whose calls run in 
 opened here, so that they outlive any one caller. On exit the in-flight calls are cancelled and the
 client is closed. Gemini's key travels in the ``x-goog-api-key`` header (``providers/gemini.py``). Given
 the database, it also runs the per-day ISBN counter (``isbn_counts``), whose last tallies are written when
-the providers close.
+the providers close, and keeps the budgets' per-day counts there (``day_usage``: restored before the first
+call, written while running and at close).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bookstrack.config import Config, ProviderConfig
 from bookstrack.health import KEYED_PROVIDERS, HealthMonitor
 from bookstrack.metrics import Metrics
 from bookstrack.providers.budget import Budget
+from bookstrack.providers.day_usage import DayUsageLedger
 from bookstrack.providers.gemini import GeminiClient
 from bookstrack.providers.google_books import GoogleBooksClient
 from bookstrack.providers.http import build_client
@@ -51,6 +53,7 @@ class Providers:
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     flights: SingleFlight | None = None
     isbn_counts: IsbnSearchCounts | None = None
+    day_usage: DayUsageLedger | None = None
 
     def budget(self, name: str) -> Budget:
         return self.upstreams[name].budget
@@ -109,6 +112,11 @@ async def open_providers(
         if database is not None:
             providers.isbn_counts = IsbnSearchCounts(database, clock)
             await nursery.start(providers.isbn_counts.run)
+            providers.day_usage = DayUsageLedger(
+                database, clock, {name: upstream.budget for name, upstream in upstreams.items()}
+            )
+            await providers.day_usage.restore()
+            await nursery.start(providers.day_usage.run)
         try:
             yield providers
         finally:

@@ -106,6 +106,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "finished_at REAL NOT NULL, stats BLOB NOT NULL)",
         ),
     ),
+    Migration(
+        6,
+        "providers: requests per provider per UTC day",
+        (
+            # bookstrack/providers/day_usage.py: the slots each provider's budget handed out per UTC day
+            # (day = epoch seconds // 86400), so that a restart does not spend a day's quota twice. clean is
+            # 1 only when a clean shutdown wrote the row (otherwise a restart adds a margin).
+            "CREATE TABLE provider_day_usage (provider TEXT NOT NULL, day INTEGER NOT NULL, "
+            "used INTEGER NOT NULL, clean INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (provider, day)) WITHOUT ROWID",
+        ),
+    ),
 )
 
 
