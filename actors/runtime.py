@@ -6,7 +6,8 @@ task, and a turn (one message) runs to completion before the next starts, so a h
 still read-modify-write its state freely. Writes of a turn are committed before the turn's answer is
 released. Messages of an actor's ``batched`` types that are queued together share one commit: their
 handlers run one after the other, a failing one's writes are rewound alone, then the writes of the others
-are committed at once and every asker gets its own answer.
+are committed at once and every asker gets its own answer. Hence an actor must not ``ask`` itself from its
+own turn: that raises at once rather than wait forever for a turn that starts only after this one.
 
 Idle actors are passivated; a failing handler fails only its message; a crash of the loop itself restarts
 the actor from storage (with growing backoff; after ``max_restarts`` failed starts in a row the waiting
@@ -135,6 +136,13 @@ class Ref(Generic[A]):
     async def ask(self, msg: Any) -> Any:
         """Send ``msg`` and return the handler's result (after the turn's writes are committed), or raise
         the handler's exception."""
+        act = self.system._live.get((self.cls.kind, self.id))
+        if act is not None and act.task is trio.lowlevel.current_task():
+            # The answer would come from a turn that starts only after the current one ends: a silent hang.
+            raise RuntimeError(
+                f"{self!r} asked itself {type(msg).__name__} from inside its own turn; that answer can never "
+                "come (call the method directly, or tell)"
+            )
         reply = _Reply()
         await self.system._send(self.cls, self.id, msg, reply)
         return await reply.wait()
@@ -171,11 +179,12 @@ class _Reply:
 
 
 class _Activation:
-    __slots__ = ("cls", "id", "send", "receive", "started", "next")
+    __slots__ = ("cls", "id", "send", "receive", "started", "next", "task")
 
     def __init__(self, cls: type[Actor], id: str) -> None:
         self.cls = cls
         self.id = id
+        self.task: trio.lowlevel.Task | None = None  # the task running its turns (an ask from it would hang)
         self.started = False  # on_start succeeded since the last crash
         # A message taken from the mailbox while collecting a batch that was not part of it: handled
         # next, also by a restarted actor if the batch's commit failed.
@@ -312,6 +321,7 @@ class ActorSystem:
 
     async def _run(self, act: _Activation) -> None:
         key = (act.cls.kind, act.id)
+        act.task = trio.lowlevel.current_task()
         crashes = 0
         try:
             while True:

@@ -193,6 +193,28 @@ async def test_turns_run_one_at_a_time_in_fifo_order(autojump_clock):
     assert most_inside == 1
 
 
+class AskSelf(msgspec.Struct, frozen=True):
+    pass
+
+
+class Narcissus(Actor):
+    @handler
+    async def ask_self(self, msg: AskSelf) -> None:
+        await self.ref().ask(Ping())
+
+    @handler
+    async def ping(self, msg: Ping) -> str:
+        return "pong"
+
+
+async def test_an_actor_asking_itself_fails_at_once_instead_of_hanging(autojump_clock):
+    async with memory_system(Narcissus) as system:
+        ref = system.ref(Narcissus, "n")
+        with trio.fail_after(5), pytest.raises(RuntimeError, match="asked itself Ping from inside its own turn"):
+            await ref.ask(AskSelf())
+        assert await ref.ask(Ping()) == "pong"  # the same actor, asked from outside, still answers
+
+
 async def test_concurrent_asks_to_one_counter_on_memory(autojump_clock):
     async with memory_system(Counter) as system:
         ref = system.ref(Counter, "c")
