@@ -9,6 +9,7 @@ import httpx
 import msgspec
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests import client_mirror as mirror
@@ -25,6 +26,11 @@ from tests.integration.jobs_support import (
 from tests.integration.search_support import search_stack
 
 READY = '{"type":"ready"}'
+
+
+def subscribers(server, transport: str) -> float | None:
+    """The open-streams gauge (API.md §6) for ``transport``."""
+    return server.app.services.metrics.value("bookstrack_progress_subscribers", {"transport": transport})
 
 
 def assert_frames_decode(stream: Stream, job_id: str) -> None:
@@ -111,11 +117,14 @@ async def test_two_subscribers_each_get_every_event(start_server, mock_clock):
                 await receive(ws, stream, until="ready_ack")
             # Both are subscribed once their catch-up is in: wait for it, then let the job go on.
             await wait_state(client, "two-1", token, processed=3)
+            assert subscribers(stack.server, "websocket") == 2
             await held(stack.fake)
             stack.fake.faults.release()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(receive, a, streams[0])
                 nursery.start_soon(receive, b, streams[1])
+        await trio.testing.wait_all_tasks_blocked()
+        assert subscribers(stack.server, "websocket") == 0
         live = [[f["seq"] for f in s.frames if f["type"] in ("job_progress", "job_complete")][-2:] for s in streams]
         assert live[0] == live[1]
         assert all(s.types()[-1] == "job_complete" and s.code == 1000 for s in streams)
@@ -320,6 +329,9 @@ async def test_sse_resumes_after_last_event_id(start_server, mock_clock):
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             first = await _next_event(response.aiter_lines())
+            assert subscribers(stack.server, "sse") == 1
+        await trio.testing.wait_all_tasks_blocked()
+        assert subscribers(stack.server, "sse") == 0  # the client went away: the stream ended with it
         assert first["event"] == "job_progress"
         epoch, seq = (int(part) for part in first["id"].split("."))
         # A resume from the event before replays it, then goes on live to the end.
