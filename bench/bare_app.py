@@ -64,7 +64,8 @@ def create_bare_app(body: bytes) -> QuartTrio:
 
 
 def hold_back_disconnect(app: Any) -> Any:
-    """Wrap an ASGI app so that a disconnect arriving after the last body message is held back.
+    """Wrap an ASGI app so that a disconnect arriving during the last body message's send is held back
+    until that send has returned.
 
     Nothing else: this is the minimum decision 0010 gives every response of ours (see the front door).
     Without it, Quart-trio cancels the request when Hypercorn hands it ``http.disconnect`` from inside
@@ -77,18 +78,26 @@ def hold_back_disconnect(app: Any) -> Any:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        finishing = False
+        finishing = finished = False
+        sent: trio.Event | None = None
 
         async def receive_held() -> dict[str, Any]:
+            nonlocal sent
             message = await receive()
-            if finishing and message["type"] == "http.disconnect":
-                await trio.sleep_forever()
+            if finishing and not finished and message["type"] == "http.disconnect":
+                sent = trio.Event()
+                await sent.wait()  # until the last send has returned, as the front door does
             return message
 
         async def send_marked(message: dict[str, Any]) -> None:
-            nonlocal finishing
+            nonlocal finishing, finished
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 finishing = True
+                await send(message)
+                finished = True
+                if sent is not None:
+                    sent.set()
+                return
             await send(message)
 
         await app(scope, receive_held, send_marked)

@@ -656,7 +656,7 @@ def format_results(results: dict[str, Any]) -> str:
         f" per round: {pairs}; by server CPU per request: {http['cpu_ratio']:.3f}",
         f"  i.e. ours spends {extra_us:.0f} µs more per request than the bare app;"
         f" p50 ours/bare {ours['p50_us'] / bare['p50_us']:.2f}, p99 ours/bare {ours['p99_us'] / bare['p99_us']:.2f}",
-        f"  of which completing each exchange (decision 0010: Hypercorn restarts its keep-alive timer) is"
+        f"  of which completing each exchange (decision 0010: Hypercorn marks the connection idle again) is"
         f" {complete_us:.0f} µs: ours / bare-completed = {http['ratio_vs_complete']:.3f}"
         f" (by CPU per request {http['cpu_ratio_vs_complete']:.3f})",
         f"  body {http['body_bytes']} bytes, identical from all: {'yes' if http['bodies_identical'] else 'NO'};"

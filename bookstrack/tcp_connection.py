@@ -11,7 +11,7 @@ clients and pools end every connection) kept its socket, task and buffers for th
 deadline instead: now + ``keep_alive_timeout`` when the connection turns idle, never while a request is in
 progress. The watcher closes the connection when the deadline passes while idle, or when the server shuts
 down while it is idle (as Hypercorn's timer did); it ends as soon as reading ends. ``install`` puts the class
-where Hypercorn's trio worker builds its handlers (decision 0033).
+where Hypercorn's trio worker builds its handlers (decisions 0033, 0035).
 
 Owns only when an idle or finished connection is let go; it must not change what is read, sent or timed out.
 """

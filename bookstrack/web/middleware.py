@@ -12,8 +12,8 @@ It also owns how a response ends. Hypercorn finishes an exchange inside the send
 message: it hands the app ``http.disconnect``, then recycles or closes the connection. Quart-trio cancels
 the request the moment it receives that disconnect, which would stop Hypercorn half-way (a connection
 never closed after a 413, a keep-alive connection whose idle timer never starts). So once the last body
-message is on its way, a disconnect is held back from the app (it ends when Quart-trio finishes the
-request) instead of cancelling the send; before that, a disconnect reaches the app as usual.
+message is on its way, a disconnect is held back from the app until that send has returned, instead of
+cancelling the send; before that, a disconnect reaches the app as usual.
 """
 
 from __future__ import annotations
@@ -122,11 +122,17 @@ class FrontDoor:
         status = 500
         response_started = False
         finishing = False  # the last body message is being sent
+        finished = False  # ... and that send has returned
+        sent: trio.Event | None = None  # a disconnect held back waits for this
 
         async def receive_wrapper() -> dict[str, Any]:
+            nonlocal sent
             message = await receive()
-            if finishing and message["type"] == "http.disconnect":
-                await trio.sleep_forever()  # see the module docstring: the request ends by itself
+            if finishing and not finished and message["type"] == "http.disconnect":
+                # See the module docstring. Handing the disconnect on once the send has returned (rather
+                # than never) lets Quart-trio's reader end by itself instead of being cancelled.
+                sent = trio.Event()
+                await sent.wait()
             return message
 
         def extra_headers(headers: list[tuple[bytes, bytes]]) -> None:
@@ -137,7 +143,7 @@ class FrontDoor:
                 headers.extend(cors)
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status, response_started, finishing
+            nonlocal status, response_started, finishing, finished
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -146,6 +152,11 @@ class FrontDoor:
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 finishing = True
+                await send(message)
+                finished = True
+                if sent is not None:
+                    sent.set()
+                return
             await send(message)
 
         if preflight:
