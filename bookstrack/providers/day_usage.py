@@ -82,13 +82,16 @@ class DayUsageLedger:
                     "%s: the last run did not stop cleanly; counting %d requests today (%d written + up to %d "
                     "unwritten)", provider, budget.usage()[1], used, self.margin(budget),
                 )
-        return {name: budget.usage()[1] for name, budget in self._budgets.items()}
+        self._written = {name: budget.usage() for name, budget in self._budgets.items()}
+        return {name: used for name, (_, used) in self._written.items()}
 
     async def flush(self, *, clean: bool = False) -> int:
         """Write the counts that changed since the last write (all of them when ``clean``); returns rows."""
         current = {name: budget.usage() for name, budget in self._budgets.items()}
-        changed = {name: usage for name, usage in current.items() if clean or self._written.get(name) != usage}
-        changed = {name: usage for name, usage in changed.items() if usage[1] > 0 or name in self._written}
+        # A clean write covers every budget: restore left a not-clean row of today for each.
+        changed = current if clean else {
+            name: usage for name, usage in current.items() if self._written.get(name, (usage[0], 0)) != usage
+        }
         if not changed:
             return 0
         rows = [(name, day, used, int(clean)) for name, (day, used) in changed.items()]

@@ -69,7 +69,20 @@ async def test_a_clean_shutdown_restores_the_exact_count(database, mock_clock):
     assert rows(database) == [("isbndb", TODAY, 7, 0)]  # running again: "maybe more" until the next clean stop
 
 
-async def test_after_a_crash_the_count_gets_the_margin_and_never_falls_short(database, mock_clock):
+async def test_a_clean_shutdown_marks_even_an_unused_provider_clean(database, mock_clock, caplog):
+    clock = Clock(epoch=EPOCH)
+    ledger = DayUsageLedger(database, clock, {"isbndb": isbndb(clock)})
+    await ledger.restore()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.run)
+        nursery.cancel_scope.cancel()  # no call this run
+    assert rows(database) == [("isbndb", TODAY, 0, 1)]
+    again = isbndb(clock)
+    assert await DayUsageLedger(database, clock, {"isbndb": again}).restore() == {"isbndb": 0}  # no margin
+    assert "did not stop cleanly" not in caplog.text
+
+
+async def test_after_a_crash_the_count_gets_the_margin_and_never_falls_short(database, mock_clock, caplog):
     clock = Clock(epoch=EPOCH)
     budget = isbndb(clock)
     ledger = DayUsageLedger(database, clock, {"isbndb": budget}, flush_interval=5.0)
@@ -83,6 +96,7 @@ async def test_after_a_crash_the_count_gets_the_margin_and_never_falls_short(dat
     restored = await DayUsageLedger(database, clock, {"isbndb": again}, flush_interval=5.0).restore()
     assert restored == {"isbndb": 7 + 6}  # 1/s for one 5 s interval and a second more
     assert again.used_today() >= 10
+    assert "isbndb: the last run did not stop cleanly; counting 13 requests today" in caplog.text
 
 
 async def test_a_crash_before_the_first_write_still_gets_the_margin(database, mock_clock):
