@@ -42,13 +42,14 @@ class IdleWatch:
         self._finished = False
         self._deadline = math.inf
         self._scope: trio.CancelScope | None = None
-        self._started = False
+        self._running = False
 
     async def restart(self, task_group: Any, action: Callable[[], Any]) -> None:
-        # ``action`` is Hypercorn's own timer body; the watcher below does its work.
+        # ``action`` is Hypercorn's own timer body; the watcher below does its work. A watcher that has
+        # returned (the server began shutting down mid-request) is started again, as Hypercorn would.
         self._set(idle=True)
-        if not self._started:
-            self._started = True
+        if not self._running and not self._finished:
+            self._running = True
             task_group._nursery.start_soon(self._watch)
 
     async def stop(self) -> None:
@@ -67,6 +68,12 @@ class IdleWatch:
             self._scope.deadline = self._deadline
 
     async def _watch(self) -> None:
+        try:
+            await self._watch_deadlines()
+        finally:
+            self._running = False
+
+    async def _watch_deadlines(self) -> None:
         while not self._finished:
             with trio.CancelScope(deadline=self._deadline) as scope:
                 self._scope = scope
