@@ -1,7 +1,7 @@
 """CSV-import routes (API.md §4, §8; reference §3.2.2, §3.5): upload a library export, read its results.
 
-The upload is ``multipart/form-data`` with a file field named ``file`` (≤ 10 MiB; Quart/Werkzeug's
-multipart parser reads it); ``format`` (form field or query) may name the layout, ``auto`` by default. The
+The upload is ``multipart/form-data`` with a file field named ``file`` (≤ 10 MiB; parsed on the CPU offload
+threads, ``web/multipart.py``); ``format`` (form field or query) may name the layout, ``auto`` by default. The
 server makes the job id. Reading the file happens in the job (``pipelines/csv_import.py``), so the 202
 comes back at once and every problem with the file arrives over the progress stream.
 """
@@ -16,9 +16,11 @@ import quart
 from bookstrack.errors import BookstrackError, FileTooLarge, InvalidRequest, MissingParameter, PayloadTooLarge
 from bookstrack.imports import FORMATS
 from bookstrack.pipelines.csv_import import PIPELINE, start_import
+from bookstrack.web.bodies import read_body
 from bookstrack.web.current import job_service, services
 from bookstrack.web.envelope import Family, envelope
 from bookstrack.web.jobs import stored_results
+from bookstrack.web.multipart import parse_multipart
 from bookstrack.web.routing import RouteTable
 
 __all__ = ["routes", "CSV_LIMIT"]
@@ -50,15 +52,14 @@ async def import_csv() -> quart.Response:
     request = quart.request
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise InvalidRequest('Expected multipart/form-data with the export in a file field named "file"')
-    files = await request.files
-    upload = files.get("file")
+    form = await services().offload.run(parse_multipart, await read_body(), request.mimetype_params.get("boundary", ""))
+    upload = form.files.get("file")
     if upload is None:
         raise MissingParameter("No file provided")
-    data = upload.read()
+    data = upload.data
     if len(data) > CSV_LIMIT:
         raise FileTooLarge("CSV file too large (max 10MB)", details={"suggestion": SPLIT_HINT})
-    form = await request.form
-    format = (form.get("format") or request.args.get("format") or "auto").strip().lower()
+    format = (form.fields.get("format") or request.args.get("format") or "auto").strip().lower()
     if format != "auto" and format not in FORMATS:
         raise InvalidRequest(f"Unknown format {format!r}: one of auto, {', '.join(FORMATS)}")
     job_id, token = await start_import(job_service(), services().blobs, data, filename=upload.filename or "",

@@ -174,6 +174,11 @@ async def test_upload_checks(start_server):
         bad_format = await client.post("/api/import/csv-gemini", files={"file": ("x.csv", b"a", "text/csv")},
                                        data={"format": "excel"})
         assert bad_format.status_code == 400
+        cut = await client.post("/api/import/csv-gemini", content=b"--b\r\nContent-Disposition: form-data; na",
+                                headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert cut.status_code == 400
+        assert cut.json()["error"]["code"] == "INVALID_REQUEST"
+        assert cut.json()["error"]["message"].startswith("Malformed multipart body")
         huge = await client.post("/api/import/csv-gemini",
                                  files={"file": ("x.csv", b"a" * (10 * 1024 * 1024 + 10), "text/csv")})
         assert huge.status_code == 413
