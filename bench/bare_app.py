@@ -30,6 +30,7 @@ from bookstrack.config import Config, load_config
 from bookstrack.health import ENDPOINTS, KEYED_PROVIDERS, PROVIDERS, Checks, HealthReport
 from bookstrack.logs import configure_logging
 from bookstrack.server import SERVER_TUNING, hypercorn_config, serve
+from bookstrack.web.middleware import FinalDisconnect
 
 __all__ = ["create_bare_app", "health_body", "hold_back_disconnect", "main"]
 
@@ -67,40 +68,26 @@ def hold_back_disconnect(app: Any) -> Any:
     """Wrap an ASGI app so that a disconnect arriving during the last body message's send is held back
     until that send has returned.
 
-    Nothing else: this is the minimum decision 0010 gives every response of ours (see the front door).
-    Without it, Quart-trio cancels the request when Hypercorn hands it ``http.disconnect`` from inside
-    the last send, which cuts Hypercorn's end of the exchange short (its keep-alive idle timer is never
-    restarted, and now and then a ``BusyResourceError`` is logged): cheaper, but not what a correct
-    server may do, so this variant is the fairer baseline.
+    Nothing else: this is the minimum decision 0010 gives every response of ours, with the front door's own
+    ``FinalDisconnect``. Without it, Quart-trio cancels the request when Hypercorn hands it
+    ``http.disconnect`` from inside the last send, which cuts Hypercorn's end of the exchange short (the
+    connection is not marked idle again, and now and then a ``BusyResourceError`` is logged): cheaper, but
+    not what a correct server may do, so this variant is the fairer baseline.
     """
 
     async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        finishing = finished = False
-        sent: trio.Event | None = None
-
-        async def receive_held() -> dict[str, Any]:
-            nonlocal sent
-            message = await receive()
-            if finishing and not finished and message["type"] == "http.disconnect":
-                sent = trio.Event()
-                await sent.wait()  # until the last send has returned, as the front door does
-            return message
+        final = FinalDisconnect()
 
         async def send_marked(message: dict[str, Any]) -> None:
-            nonlocal finishing, finished
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                finishing = True
+            if final.is_last(message):
+                await final.send_last(send, message)
+            else:
                 await send(message)
-                finished = True
-                if sent is not None:
-                    sent.set()
-                return
-            await send(message)
 
-        await app(scope, receive_held, send_marked)
+        await app(scope, partial(final.receive, receive), send_marked)
 
     return wrapper
 

@@ -30,9 +30,14 @@ import trio
 from actors import Clock
 from bookstrack.errors import ProviderError
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "utc_day_number"]
 
 _DAY = 86_400.0
+
+
+def utc_day_number(epoch: float) -> int:
+    """The UTC day (days since 1970-01-01) that epoch seconds ``epoch`` fall in: what a day's count is of."""
+    return math.floor(epoch / _DAY)
 
 
 class Budget:
@@ -134,7 +139,7 @@ class Budget:
     # -- internals -------------------------------------------------------------------------------
 
     def _roll_day(self) -> None:
-        day = math.floor(self._clock.wall() / _DAY)
+        day = utc_day_number(self._clock.wall())
         if day != self._day:
             self._day = day
             self._used = 0

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import trio
 
 from actors import Clock, SqliteExecutor
-from bookstrack.providers.budget import Budget
+from bookstrack.providers.budget import Budget, utc_day_number
 
 __all__ = ["DayUsageLedger", "KEEP_DAYS"]
 
@@ -56,7 +56,7 @@ class DayUsageLedger:
 
     async def restore(self) -> dict[str, int]:
         """Give every budget today's stored count (plus the margin after a crash); returns each one's count."""
-        today = math.floor(self._clock.wall() / 86_400)
+        today = utc_day_number(self._clock.wall())
         names = [(name, today) for name in self._budgets]
 
         def load(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:

@@ -19,7 +19,7 @@ from bookstrack.metrics import Metrics
 from bookstrack.providers.budget import Budget
 from bookstrack.providers.day_usage import KEEP_DAYS, DayUsageLedger
 from bookstrack.providers.registry import open_providers
-from bookstrack.store.database import open_database
+from tests.unit.cache_support import migrated_database
 from tests.unit.provider_support import EPOCH
 
 TODAY = int(EPOCH // 86_400)
@@ -28,12 +28,8 @@ TO_MIDNIGHT = 86_400 - (EPOCH % 86_400)
 
 @pytest.fixture
 async def database(tmp_path):
-    executor = SqliteExecutor(str(tmp_path / "db.sqlite3"))
-    await open_database(executor, now=EPOCH)
-    try:
+    async with migrated_database(tmp_path / "db.sqlite3") as executor:
         yield executor
-    finally:
-        await executor.close()
 
 
 def rows(executor: SqliteExecutor) -> list[tuple]:

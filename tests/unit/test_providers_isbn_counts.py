@@ -17,7 +17,7 @@ from bookstrack.config import load_config
 from bookstrack.metrics import Metrics
 from bookstrack.providers.isbn_counts import IsbnSearchCounts, utc_day
 from bookstrack.providers.registry import open_providers
-from bookstrack.store.database import open_database
+from tests.unit.cache_support import migrated_database
 from tests.unit.provider_support import EPOCH
 
 TODAY = "2023-11-14"  # EPOCH is 2023-11-14T22:13:20Z
@@ -26,12 +26,8 @@ TO_MIDNIGHT = 86_400 - (EPOCH % 86_400)
 
 @pytest.fixture
 async def database(tmp_path):
-    executor = SqliteExecutor(str(tmp_path / "db.sqlite3"))
-    await open_database(executor, now=EPOCH)
-    try:
+    async with migrated_database(tmp_path / "db.sqlite3") as executor:
         yield executor
-    finally:
-        await executor.close()
 
 
 def rows(executor: SqliteExecutor) -> list[tuple]:
